@@ -1,0 +1,1 @@
+"""Analyses of units and images: Gabor fits, Gaussian baselines, the unit census."""

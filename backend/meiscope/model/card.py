@@ -1,0 +1,199 @@
+"""The model card: model_card.json (machine-readable), MODEL_CARD.md and its figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .checkpoint import atomic_write_text  # noqa: E402
+from .tdvae import PATCH, TDVAE  # noqa: E402
+
+CARD_JSON = "model_card.json"
+CARD_MD = "MODEL_CARD.md"
+
+
+def read_card(folder: Path) -> dict:
+    path = Path(folder) / CARD_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"no model card at {path}")
+    return json.loads(path.read_text())
+
+
+def _image_grid(ax_grid, images: list[np.ndarray], titles: list[str] | None = None) -> None:
+    for k, ax in enumerate(ax_grid.ravel()):
+        ax.axis("off")
+        if k < len(images):
+            lim = float(np.abs(images[k]).max()) or 1.0
+            ax.imshow(images[k], cmap="gray", vmin=-lim, vmax=lim)
+            if titles:
+                ax.set_title(titles[k], fontsize=6)
+
+
+def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv: Path | None, folder: Path) -> list[str]:
+    """PNG figures beside the card; returns their names."""
+    fig_dir = folder / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+
+    fits = metrics["projective_fields"]["fits"][:64]
+    W = model.W.detach().numpy()
+    fig, axes = plt.subplots(8, 8, figsize=(8, 8.6))
+    _image_grid(axes, [W[:, f["z1_unit"]].reshape(PATCH, PATCH) for f in fits],
+                [f"z1 {f['z1_unit']}  R²={f['r2']:.2f}" for f in fits])
+    fig.suptitle("The 64 largest-norm projective fields (columns of W) with their Gabor-fit R²", fontsize=9)
+    fig.savefig(fig_dir / "projective_fields.png", dpi=110)
+    plt.close(fig)
+    names.append("projective_fields.png")
+
+    x = torch.as_tensor(np.asarray(heldout[:8], dtype=np.float32))
+    with torch.no_grad():
+        recon = model.reconstruct(x.reshape(8, -1)).reshape(8, PATCH, PATCH).numpy()
+    fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
+    _image_grid(axes, list(x.numpy()) + list(recon), [f"held-out {i}" for i in range(8)] + ["reconstruction"] * 8)
+    fig.suptitle("Held-out patches (top) and posterior-mean reconstructions (bottom)", fontsize=9)
+    fig.savefig(fig_dir / "reconstructions.png", dpi=110)
+    plt.close(fig)
+    names.append("reconstructions.png")
+
+    kl = np.sort(np.array([u["mean_kl"] for u in metrics["units"]["census"]]))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.semilogy(np.maximum(kl, 1e-6), ".-", ms=3)
+    ax.axhline(0.1, color="tab:green", lw=0.8, label="0.1 nats (clearly active)")
+    ax.axhline(0.01, color="tab:red", lw=0.8, label="0.01 nats (collapse threshold)")
+    ax.set_xlabel("z2 unit, sorted")
+    ax.set_ylabel("mean KL on held-out (nats)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(fig_dir / "unit_kl.png", dpi=110)
+    plt.close(fig)
+    names.append("unit_kl.png")
+
+    if metrics_csv is not None and Path(metrics_csv).is_file():
+        with open(metrics_csv) as f:
+            rows = list(csv.DictReader(f))
+        step = np.array([int(r["step"]) for r in rows])
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3))
+        a1.plot(step, [float(r["elbo"]) for r in rows], lw=0.7, label="training batch")
+        ev = [(int(r["step"]), float(r["heldout_elbo"])) for r in rows if r["heldout_elbo"]]
+        if ev:
+            a1.plot(*zip(*ev), "o-", ms=2, label="held-out (2048 patches)")
+        a1.set_ylim(max(min(float(r["elbo"]) for r in rows), -3000), None)
+        a1.set_xlabel("step")
+        a1.set_ylabel("ELBO (nats/patch)")
+        a1.legend(fontsize=7)
+        a2.plot(step, [float(r["kl_z1"]) for r in rows], lw=0.7, label="KL z1")
+        a2.plot(step, [float(r["kl_z2"]) for r in rows], lw=0.7, label="KL z2")
+        a2.set_xlabel("step")
+        a2.set_ylabel("nats/patch")
+        a2.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(fig_dir / "training_curves.png", dpi=110)
+        plt.close(fig)
+        names.append("training_curves.png")
+    return names
+
+
+def _check(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def render_markdown(card: dict) -> str:
+    m = card["metrics"]
+    t = card["training"]
+    d = card["data"]
+    base = m["baselines"]
+    pf = m["projective_fields"]
+    units = m["units"]
+    interim = t.get("interim_note")
+    top = sorted(units["census"], key=lambda u: -u["mean_kl"])[:20]
+    lines = [
+        "# TDVAE-40: model card",
+        "",
+        f"> **{interim}**" if interim else "",
+        "",
+        "The reference model of meiscope: the two-layer hierarchical VAE of ../shared/SPEC.md section 1",
+        f"({card['n_parameters']:,} parameters), trained by `meiscope train` on whitened 40x40 natural-image patches.",
+        "Every number below is measured on held-out patches cut from held-out source images.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        f"| held-out ELBO above the floored (linear-Gaussian) baseline | {m['heldout']['elbo']:.1f} vs "
+        f"{base['floored_gaussian']:.1f} nats/patch: margin {base['margin_over_floored_gaussian']:+.1f} | "
+        f"{_check(base['margin_over_floored_gaussian'] > 0)} |",
+        f"| at least 20 z2 units with mean KL > 0.1 nats | {units['n_kl_above_0.1']} | "
+        f"{_check(units['n_kl_above_0.1'] >= 20)} |",
+        f"| at least half of the {pf['n_fitted']} largest projective fields Gabor-like (R² >= {pf['r2_threshold']}) | "
+        f"{pf['n_gabor_like']} ({pf['fraction_gabor_like']:.0%}), median R² {pf['median_r2']:.2f} | "
+        f"{_check(pf['fraction_gabor_like'] >= 0.5)} |",
+        f"| reconstructions explain at least 90% of pixel variance | {m['reconstruction_r2']:.1%} | "
+        f"{_check(m['reconstruction_r2'] >= 0.9)} |",
+        "",
+        "## Held-out likelihood",
+        "",
+        f"- ELBO {m['heldout']['elbo']:.2f} nats/patch = E log p(x|z1) {m['heldout']['log_lik']:.2f} "
+        f"- KL z1 {m['heldout']['kl_z1']:.2f} - KL z2 {m['heldout']['kl_z2']:.2f}, over {m['heldout']['n_patches']:,} "
+        f"held-out patches, one sample per patch (sampling seed {m['heldout']['sampling_seed']}).",
+        f"- Floored Gaussian (the TDVAE's linear-Gaussian special case: covariance eigenvalues floored at 0.4² = 0.16): "
+        f"{base['floored_gaussian']:.2f} nats/patch; unconstrained Gaussian: {base['unconstrained_gaussian']:.2f} "
+        f"({base['n_eigenvalues_below_obs_var']} of 1600 training-covariance eigenvalues lie below 0.16, so no model "
+        f"with 0.4 observation noise reaches the latter). Covariance from {base['n_train_patches_for_covariance']:,} "
+        "training patches.",
+        f"- Reference batch for the test suite: the first {m['reference_batch']['first_n_heldout_patches']} held-out "
+        f"patches, ELBO {m['reference_batch']['elbo']:.3f} nats/patch.",
+        "",
+        "## Training",
+        "",
+        f"- Machine: {t['machine']}; device {t['device']}; {t['steps']:,} steps of batch {t['config']['batch']} "
+        f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
+        f"- Recipe: Adam lr {t['config']['lr']}, z2-KL weight warmed up from {t['config']['beta_start']} to 1 over the "
+        f"first {t['config']['beta_warmup_frac']:.0%} of {t['config']['steps']:,} planned steps, gradient-norm clip "
+        f"{t['config']['clip_norm']}, seed {t['config']['seed']}.",
+        f"- Reproduce: `{t['command']}`, then `meiscope release RUN_DIR --out models/tdvae40`.",
+        "",
+        "## Data",
+        "",
+        f"- Whitened with f·exp(-(f/{d['params']['f0']})⁴) per whole image, {d['params']['n_train']:,} training and "
+        f"{d['params']['n_heldout']:,} held-out 40x40 patches, flips and 90° rotations, unit pixel variance over the "
+        f"training set (scale {d['scale']:.4f}), seed {d['params']['seed']}.",
+        f"- Training images: {', '.join(d['sources']['train'])}.",
+        f"- Held-out images: {', '.join(d['sources']['heldout'])}.",
+        f"- Content hashes (sha256 of the float32 arrays): train `{d['train_sha256']}`, held-out `{d['heldout_sha256']}`.",
+        "",
+        "## Unit census",
+        "",
+        f"{units['n_active_kl_above_0.01']} of 250 z2 units are active (mean KL >= 0.01 nats), "
+        f"{units['n_kl_above_0.1']} above 0.1 nats. Every unit's record is in `model_card.json` (`metrics.units.census`); "
+        "the 20 with the largest KL:",
+        "",
+        "| unit | mean KL | mean std | activation mean | activation std | 99.9th pct |",
+        "|---|---|---|---|---|---|",
+        *[f"| {u['unit']} | {u['mean_kl']:.3f} | {u['mean_std']:.3f} | {u['act_mean']:.3f} | {u['act_std']:.3f} | "
+          f"{u['act_p999']:.3f} |" for u in top],
+        "",
+        "## Figures",
+        "",
+        *[f"![{name}](figures/{name})" for name in card["figures"]],
+        "",
+        "## Files",
+        "",
+        "`weights-*.safetensors`: float16 shards of at most 16 MiB; `manifest.json`: their sha256 and every tensor's "
+        "shape, checked by `meiscope.load_model()`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(folder: Path, card: dict) -> None:
+    folder = Path(folder)
+    atomic_write_text(folder / CARD_JSON, json.dumps(card, indent=1))
+    atomic_write_text(folder / CARD_MD, render_markdown(card))

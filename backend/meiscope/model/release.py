@@ -1,0 +1,74 @@
+"""Turn a training run into the shipped checkpoint: float16 shards, then the card measured on exactly
+those (rounded) weights, so the card's numbers are the shipped model's numbers."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ..data.patches import PatchSetParams, build_natural
+from ..train import METRICS_FILE, load_training_state
+from .card import write_card, write_figures
+from .checkpoint import load_model, save_sharded
+from .evaluate import evaluate
+from .tdvae import TDVAE
+
+
+def machine_description(device: str) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def train_command(config: dict) -> str:
+    return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
+            f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
+            f"--clip-norm {config['clip_norm']} --seed {config['seed']} --n-train {config['data']['n_train']}"
+            + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else ""))
+
+
+def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True) -> dict:
+    state = load_training_state(train_dir)
+    meta = state["meta"]
+    config = meta["config"]
+    model = TDVAE()
+    model.load_state_dict(state["model"])
+    save_sharded(model, out)
+    shipped = load_model(out)
+    data = build_natural(PatchSetParams(**config["data"]), progress=progress)
+    metrics = evaluate(shipped, data.train, data.heldout)
+    figures = write_figures(shipped, data.heldout, metrics, Path(train_dir) / METRICS_FILE, Path(out))
+    device = config["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    card = {
+        "model": "TDVAE-40",
+        "released": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_parameters": sum(p.numel() for p in shipped.parameters()),
+        "weights_dtype": "float16",
+        "training": {
+            "steps": meta["step"],
+            "wall_s": meta["wall_s"],
+            "device": device,
+            "machine": machine_description(device),
+            "config": config,
+            "command": train_command(config),
+            "interim_note": interim_note,
+        },
+        "data": {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")},
+        "metrics": metrics,
+        "figures": figures,
+    }
+    write_card(out, card)
+    return card

@@ -1,0 +1,65 @@
+"""The shipped checkpoint: it loads by default, its card holds the targets' numbers, and the card's
+held-out ELBO is reproduced on the reference batch rebuilt from the card's data recipe."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from meiscope import load_model
+from meiscope.cli import app
+from meiscope.data import build_split
+from meiscope.model import DEFAULT_MODEL_DIR
+from meiscope.model.card import read_card
+from meiscope.model.evaluate import elbo_terms_mean
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def card():
+    return read_card(DEFAULT_MODEL_DIR)
+
+
+def test_card_holds_every_target_number(card):
+    m = card["metrics"]
+    for key in ("elbo", "log_lik", "kl_z1", "kl_z2"):
+        assert np.isfinite(m["heldout"][key])
+    assert m["baselines"]["margin_over_floored_gaussian"] == pytest.approx(
+        m["heldout"]["elbo"] - m["baselines"]["floored_gaussian"])
+    census = m["units"]["census"]
+    assert len(census) == 250 and {u["status"] for u in census} <= {"active", "collapsed"}
+    assert m["units"]["n_kl_above_0.1"] == sum(u["mean_kl"] > 0.1 for u in census)
+    assert m["projective_fields"]["n_fitted"] == 200
+    assert 0.0 <= m["reconstruction_r2"] <= 1.0
+    assert card["data"]["train_sha256"] and card["training"]["steps"] > 0
+    for name in card["figures"]:
+        assert (DEFAULT_MODEL_DIR / "figures" / name).is_file()
+
+
+def test_card_elbo_is_reproduced_on_the_reference_batch(shipped, card):
+    ref = card["metrics"]["reference_batch"]
+    params = card["data"]["params"]
+    batch, _ = build_split("heldout", ref["first_n_heldout_patches"], seed=params["seed"], f0=params["f0"],
+                           scale=card["data"]["scale"])
+    assert batch.mean(dtype=np.float64) == pytest.approx(ref["pixel_mean"], abs=1e-5)
+    assert batch.std(dtype=np.float64) == pytest.approx(ref["pixel_std"], rel=1e-5)
+    terms = elbo_terms_mean(shipped, batch, seed=ref["sampling_seed"])
+    assert terms["elbo"] == pytest.approx(ref["elbo"], abs=0.05)
+
+
+def test_shipped_model_beats_an_untrained_one_on_heldout(shipped, card):
+    from meiscope.model import TDVAE
+
+    batch, _ = build_split("heldout", 512, seed=1, scale=card["data"]["scale"])  # other patches than the card's
+    trained = elbo_terms_mean(shipped, batch)["elbo"]
+    untrained = elbo_terms_mean(TDVAE().eval(), batch)["elbo"]
+    assert trained > untrained + 1000
+
+
+def test_info_prints_the_card_summary():
+    result = CliRunner().invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "shards verified" in result.output and "held-out ELBO" in result.output
