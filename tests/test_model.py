@@ -24,6 +24,9 @@ def test_api_shapes(random_model):
     assert random_model.decode(mu1).shape == (3, 1, 40, 40)
     assert random_model.generate(mean, sample_z1=True).shape == (3, 1, 40, 40)
     assert random_model.readout(x, "z1", "std").shape == (3, 1800)
+    torch.testing.assert_close(random_model.readout(x, "z2", units=[7, 3]), mean[:, [7, 3]])
+    with pytest.raises(ValueError, match=r"0\.\.249"):
+        random_model.readout(x, "z2", units=[250])
     assert random_model.elbo(x).shape == (3,)
     # (B, 1600) and (B, 40, 40) are accepted too; anything else is refused with the expected shapes named
     assert random_model.z2_posterior(x.reshape(3, 1600))[0].shape == (3, 250)

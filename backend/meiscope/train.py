@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .data.patches import PatchSetParams, build_natural
 from .model.checkpoint import atomic_save_file, atomic_write_text
+from .model.evaluate import elbo_terms_mean
 from .model.tdvae import TDVAE
 
 STATE_FILE = "state.safetensors"
@@ -86,16 +87,6 @@ def load_training_state(folder: Path) -> dict:
     return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
-@torch.no_grad()
-def heldout_elbo(model: TDVAE, patches: torch.Tensor, seed: int = 0, batch: int = 1024) -> float:
-    """Mean ELBO (nats per patch) over patches with a fixed sampling seed."""
-    gen = torch.Generator(device=patches.device).manual_seed(seed)
-    total = 0.0
-    for i in range(0, len(patches), batch):
-        total += model.elbo(patches[i : i + batch], generator=gen).double().sum().item()
-    return total / len(patches)
-
-
 def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = True) -> Path:
     """Train (or resume training) into `out`; returns the folder holding state.safetensors."""
     out = Path(out)
@@ -158,7 +149,7 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
                        "grad_norm": grad_norm, "patches_per_s": round(rate, 1), "heldout_elbo": ""}
                 if step % config.eval_every == 0 or step == config.steps:
                     model.eval()
-                    row["heldout_elbo"] = heldout_elbo(model, eval_x)
+                    row["heldout_elbo"] = elbo_terms_mean(model, eval_x)["elbo"]
                     model.train()
                 log.writerow(row)
                 log_file.flush()

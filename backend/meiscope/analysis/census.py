@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.tdvae import TDVAE, kl_normal_std_normal
+from ..model.tdvae import TDVAE, kl_normal_std_normal, as_batch
 
 COLLAPSE_KL = 0.01  # nats: below this mean KL a unit is collapsed (SPEC.md section 1)
 ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units
@@ -15,7 +15,7 @@ ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units
 def z2_statistics(model: TDVAE, patches: np.ndarray | torch.Tensor, batch: int = 2048) -> dict[str, np.ndarray]:
     """Per-unit arrays over the patches: mean KL, mean posterior std, activation (posterior mean) moments
     and 99.9th percentile. Activations are collected whole (N x 250 floats) for the percentile."""
-    x = torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
+    x = as_batch(patches)
     mus, kls, stds = [], [], []
     for i in range(0, len(x), batch):
         mu, std = model.z2_posterior(x[i : i + batch])

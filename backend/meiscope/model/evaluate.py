@@ -10,7 +10,7 @@ from ..analysis.baselines import gaussian_baselines
 from ..analysis.census import ACTIVE_KL, COLLAPSE_KL, unit_census, z2_statistics
 from ..analysis.gabor import fit_gabor
 from ..data.patches import content_hash
-from .tdvae import OBS_STD, PATCH, TDVAE
+from .tdvae import OBS_STD, PATCH, TDVAE, as_batch
 
 REFERENCE_BATCH = 2048  # the first patches of the held-out split: the test re-derives the ELBO on them
 ELBO_SEED = 0
@@ -20,10 +20,11 @@ COV_PATCHES = 200_000
 
 
 @torch.no_grad()
-def elbo_terms_mean(model: TDVAE, patches: np.ndarray, seed: int = ELBO_SEED, batch: int = 1024) -> dict[str, float]:
+def elbo_terms_mean(model: TDVAE, patches: np.ndarray | torch.Tensor, seed: int = ELBO_SEED,
+                    batch: int = 1024) -> dict[str, float]:
     """Mean ELBO, log-likelihood and KLs (nats per patch) with a fixed sampling seed."""
-    x = torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
-    gen = torch.Generator().manual_seed(seed)
+    x = as_batch(patches)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
     sums = {"elbo": 0.0, "log_lik": 0.0, "kl_z1": 0.0, "kl_z2": 0.0}
     for i in range(0, len(x), batch):
         t = model.elbo_terms(x[i : i + batch], generator=gen)
@@ -37,7 +38,7 @@ def elbo_terms_mean(model: TDVAE, patches: np.ndarray, seed: int = ELBO_SEED, ba
 @torch.no_grad()
 def reconstruction_r2(model: TDVAE, patches: np.ndarray, batch: int = 2048) -> float:
     """Fraction of held-out pixel variance explained by the posterior-mean reconstruction."""
-    x = torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
+    x = as_batch(patches)
     sse = 0.0
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]

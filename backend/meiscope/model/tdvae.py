@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -32,6 +33,13 @@ def mlp(dims: list[int], activate_output: bool) -> nn.Sequential:
         if i < len(dims) - 2 or activate_output:
             layers.append(nn.Softplus())
     return nn.Sequential(*layers)
+
+
+def as_batch(patches: np.ndarray | Tensor) -> Tensor:
+    """(N, 1600) float32 tensor from patches given as an array or tensor (a memmap is copied once)."""
+    if isinstance(patches, Tensor):
+        return patches.reshape(len(patches), -1)
+    return torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
 
 
 def scale_from_raw(raw: Tensor) -> Tensor:
@@ -147,8 +155,11 @@ class TDVAE(nn.Module):
         return self.decode(z1)
 
     # ---- readouts -----------------------------------------------------------------------------
-    def readout(self, x: Tensor, layer: str = "z2", stat: str = "mean") -> Tensor:
-        """Posterior mean or std (Laplace: scale b) of a whole layer: (B, 250) for z2, (B, 1800) for z1."""
+    def readout(self, x: Tensor, layer: str = "z2", stat: str = "mean", units: Tensor | list[int] | None = None) -> Tensor:
+        """Posterior mean or std (Laplace: scale b) of a layer: (B, 250) for z2, (B, 1800) for z1, or
+        (B, len(units)) for chosen units. The z1 readout conditions on the z2 posterior mean."""
+        if stat not in ("mean", "std"):
+            raise ValueError(f"stat must be 'mean' or 'std', got {stat!r}")
         h = self.encode_h(x)
         mu2, s2 = self.z2_posterior_from_h(h)
         if layer == "z2":
@@ -158,9 +169,12 @@ class TDVAE(nn.Module):
             out = mu1 if stat == "mean" else b1
         else:
             raise ValueError(f"layer must be 'z2' or 'z1', got {layer!r}")
-        if stat not in ("mean", "std"):
-            raise ValueError(f"stat must be 'mean' or 'std', got {stat!r}")
-        return out
+        if units is None:
+            return out
+        idx = torch.as_tensor(units, dtype=torch.long, device=out.device)
+        if idx.numel() and (idx.min() < 0 or idx.max() >= out.shape[1]):
+            raise ValueError(f"units must lie in 0..{out.shape[1] - 1} for layer {layer}, got {idx.tolist()}")
+        return out.index_select(1, idx)
 
     # ---- the ELBO -----------------------------------------------------------------------------
     def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None) -> ELBOTerms:
