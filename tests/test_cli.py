@@ -28,5 +28,7 @@ def test_release_without_a_training_state_exits_2(tmp_path):
 
 def test_bad_training_options_exit_2(tmp_path):
     assert runner.invoke(app, ["train", "--device", "tpu", "--out", str(tmp_path)]).exit_code == 2
+    bad_init = runner.invoke(app, ["train", "--init-from", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert bad_init.exit_code == 2 and "--init-from" in bad_init.output
     bad_lr = runner.invoke(app, ["train", "--lr", "5", "--out", str(tmp_path)])
     assert bad_lr.exit_code == 2 and "--lr" in bad_lr.output

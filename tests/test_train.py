@@ -58,3 +58,13 @@ def test_resumed_run_equals_an_unbroken_one(tmp_path, data_root):
     assert a["meta"]["step"] == b["meta"]["step"] == 12
     for name, tensor in a["model"].items():
         torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=0)
+
+
+def test_init_from_starts_at_the_given_weights(tmp_path, data_root, random_model):
+    from meiscope.model import save_sharded
+
+    save_sharded(random_model, tmp_path / "start")
+    out = train(tiny_config(steps=1, lr=1e-7, init_from=str(tmp_path / "start")), tmp_path / "run", progress=False)
+    after = load_training_state(out)["model"]
+    for name, p in random_model.state_dict().items():
+        torch.testing.assert_close(after[name], p.half().float(), atol=1e-5, rtol=0)

@@ -52,6 +52,8 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop with a checkpoint after this wall time."),
     n_train: int = typer.Option(640_000, min=1024, help="Training patches in the data set."),
     fresh: bool = typer.Option(False, help="Start over instead of resuming from OUT."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from the weights in this checkpoint folder (e.g. "
+                                             "models/tdvae40) with a fresh optimiser; combine with --beta-start 1."),
 ) -> None:
     """Train TDVAE-40 (resumes from OUT when it holds a checkpoint)."""
     from .data.patches import PatchSetParams
@@ -60,8 +62,16 @@ def train(
 
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if init_from is not None:
+        from .model.checkpoint import CheckpointError, load_model
+
+        try:
+            load_model(init_from)
+        except CheckpointError as exc:
+            fail(f"--init-from: {exc}")
     config = TrainConfig(steps=steps, batch=batch, lr=lr, beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
                          clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
+                         init_from=None if init_from is None else str(init_from),
                          data=PatchSetParams(n_train=n_train))
     folder = run_training(config, out, resume=not fresh)
     typer.echo(f"training state in {folder}")

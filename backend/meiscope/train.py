@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .data.patches import PatchSetParams, build_natural
-from .model.checkpoint import atomic_save_file, atomic_write_text
+from .model.checkpoint import atomic_save_file, atomic_write_text, load_model
 from .model.evaluate import elbo_terms_mean
 from .model.tdvae import TDVAE
 
@@ -41,6 +41,7 @@ class TrainConfig:
     eval_every: int = 500
     eval_patches: int = 2048
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
+    init_from: str | None = None  # start from these weights (a checkpoint folder) with a fresh optimiser
     data: PatchSetParams = field(default_factory=PatchSetParams)
 
     def beta(self, step: int) -> float:
@@ -98,7 +99,10 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     train_x = torch.from_numpy(np.array(data.train)).reshape(len(data.train), -1)
     eval_x = torch.from_numpy(np.array(data.heldout[: config.eval_patches])).reshape(-1, 1600).to(device)
 
-    model = TDVAE().to(device)
+    model = TDVAE()
+    if config.init_from:
+        model.load_state_dict(load_model(config.init_from).state_dict())
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     gen = torch.Generator().manual_seed(config.seed)  # batch indices
     noise = torch.Generator(device=device).manual_seed(config.seed + 1)  # the ELBO's latent samples

@@ -35,7 +35,8 @@ def train_command(config: dict) -> str:
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
             f"--clip-norm {config['clip_norm']} --seed {config['seed']} --n-train {config['data']['n_train']}"
-            + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else ""))
+            + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else "")
+            + (f" --init-from {config['init_from']}" if config.get("init_from") else ""))
 
 
 def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True) -> dict:
