@@ -34,6 +34,13 @@ def test_beta_warms_up_linearly_to_one():
     assert cfg.beta(400) == cfg.beta(999) == 1.0
 
 
+def test_lr_is_constant_then_falls_linearly():
+    cfg = TrainConfig(steps=1000, lr=1e-3, lr_decay_start=0.5, lr_final_frac=0.1)
+    assert cfg.lr_at(0) == cfg.lr_at(500) == 1e-3
+    assert cfg.lr_at(750) == pytest.approx(0.55e-3)
+    assert cfg.lr_at(1000) == pytest.approx(1e-4)
+
+
 def test_training_raises_the_heldout_elbo(tmp_path, data_root):
     out = train(tiny_config(), tmp_path / "run", progress=False)
     with open(out / "metrics.csv") as f:

@@ -44,6 +44,9 @@ def train(
     steps: int = typer.Option(36_000, min=1, max=100_000_000, help="Optimiser steps."),
     batch: int = typer.Option(512, min=1, max=65_536, help="Patches per step."),
     lr: float = typer.Option(2e-4, min=1e-7, max=1e-2, help="Adam learning rate."),
+    lr_decay_start: float = typer.Option(0.25, min=0.0, max=1.0,
+                                         help="Fraction of the steps after which lr falls linearly..."),
+    lr_final_frac: float = typer.Option(0.05, min=0.0, max=1.0, help="...to this fraction of --lr at the last step."),
     beta_start: float = typer.Option(0.1, min=0.0, max=1.0, help="Initial weight of the z2 KL."),
     beta_warmup_frac: float = typer.Option(0.4, min=0.0, max=1.0, help="Fraction of steps to warm beta up to 1."),
     clip_norm: float = typer.Option(1000.0, min=1e-3, help="Gradient-norm clip."),
@@ -69,7 +72,8 @@ def train(
             load_model(init_from)
         except CheckpointError as exc:
             fail(f"--init-from: {exc}")
-    config = TrainConfig(steps=steps, batch=batch, lr=lr, beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
+    config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
+                         beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
                          clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
                          data=PatchSetParams(n_train=n_train))

@@ -23,6 +23,7 @@ from .model.tdvae import TDVAE
 STATE_FILE = "state.safetensors"
 STATE_META = "state.json"
 METRICS_FILE = "metrics.csv"
+SESSIONS_FILE = "sessions.jsonl"
 METRIC_FIELDS = ["step", "wall_s", "beta", "lr", "elbo", "log_lik", "kl_z1", "kl_z2", "grad_norm",
                  "patches_per_s", "heldout_elbo"]
 
@@ -32,6 +33,8 @@ class TrainConfig:
     steps: int = 36_000
     batch: int = 512
     lr: float = 2e-4
+    lr_decay_start: float = 0.25  # fraction of the steps after which lr falls linearly ...
+    lr_final_frac: float = 0.05  # ... to this fraction of lr at the last step
     beta_start: float = 0.1  # weight of KL(q(z2|x) || N(0, I)) at step 0 ...
     beta_warmup_frac: float = 0.4  # ... rising linearly to 1 over this fraction of the steps
     clip_norm: float = 1000.0
@@ -43,6 +46,13 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
     init_from: str | None = None  # start from these weights (a checkpoint folder) with a fresh optimiser
     data: PatchSetParams = field(default_factory=PatchSetParams)
+
+    def lr_at(self, step: int) -> float:
+        start = self.lr_decay_start * self.steps
+        if step <= start:
+            return self.lr
+        progress = min(1.0, (step - start) / max(1.0, self.steps - start))
+        return self.lr * (1.0 - (1.0 - self.lr_final_frac) * progress)
 
     def beta(self, step: int) -> float:
         warm = max(1, int(self.beta_warmup_frac * self.steps))
@@ -88,6 +98,21 @@ def load_training_state(folder: Path) -> dict:
     return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
+def log_session(out: Path, step: int, config: TrainConfig) -> None:
+    """Append where this (re)start begins and what changed from the previous session's config."""
+    path = out / SESSIONS_FILE
+    sessions = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    previous = sessions[-1]["config"] if sessions else None
+    now = asdict(config)
+    if previous is None:
+        change = "start" if step == 0 else "resumed (no record of the earlier sessions' config)"
+    else:
+        diffs = [f"{k} {previous.get(k)} -> {v}" for k, v in now.items() if previous.get(k) != v]
+        change = "resumed, " + (", ".join(diffs) if diffs else "same config")
+    with open(path, "a") as f:
+        f.write(json.dumps({"start_step": step, "change": change, "config": now}) + "\n")
+
+
 def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = True) -> Path:
     """Train (or resume training) into `out`; returns the folder holding state.safetensors."""
     out = Path(out)
@@ -120,6 +145,7 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             noise.set_state(st["rng"]["noise"])
         step, wall_prev = st["meta"]["step"], st["meta"]["wall_s"]
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    log_session(out, step, config)
     new_log = not (out / METRICS_FILE).is_file() or step == 0
     log_file = open(out / METRICS_FILE, "w" if new_log else "a", newline="")
     log = csv.DictWriter(log_file, fieldnames=METRIC_FIELDS)
@@ -135,6 +161,9 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             idx = torch.randint(len(train_x), (config.batch,), generator=gen)
             x = train_x[idx].to(device, non_blocking=True)
             beta = config.beta(step)
+            lr = config.lr_at(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
             terms = model.elbo_terms(x, generator=noise)
             loss = -terms.elbo(beta).mean()
             opt.zero_grad(set_to_none=True)
@@ -148,7 +177,7 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
                 rate = config.batch * (step - step_last) / (now - t_last)
                 t_last, step_last = now, step
                 row = {"step": step, "wall_s": round(wall_prev + now - t0, 2), "beta": round(beta, 4),
-                       "lr": config.lr, "elbo": terms.elbo().mean().item(), "log_lik": terms.log_lik.mean().item(),
+                       "lr": lr, "elbo": terms.elbo().mean().item(), "log_lik": terms.log_lik.mean().item(),
                        "kl_z1": terms.kl_z1.mean().item(), "kl_z2": terms.kl_z2.mean().item(),
                        "grad_norm": grad_norm, "patches_per_s": round(rate, 1), "heldout_elbo": ""}
                 if step % config.eval_every == 0 or step == config.steps:

@@ -3,6 +3,7 @@ those (rounded) weights, so the card's numbers are the shipped model's numbers."
 
 from __future__ import annotations
 
+import json
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..data.patches import PatchSetParams, build_natural
-from ..train import METRICS_FILE, load_training_state
+from ..train import METRICS_FILE, SESSIONS_FILE, load_training_state
 from .card import write_card, write_figures
 from .checkpoint import load_model, save_sharded
 from .evaluate import evaluate
@@ -33,10 +34,18 @@ def machine_description(device: str) -> str:
 
 def train_command(config: dict) -> str:
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
+            f"--lr-decay-start {config.get('lr_decay_start', 1.0)} --lr-final-frac {config.get('lr_final_frac', 1.0)} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
             f"--clip-norm {config['clip_norm']} --seed {config['seed']} --n-train {config['data']['n_train']}"
             + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else "")
             + (f" --init-from {config['init_from']}" if config.get("init_from") else ""))
+
+
+def read_sessions(train_dir: Path) -> list[dict]:
+    path = train_dir / SESSIONS_FILE
+    if not path.is_file():
+        return []
+    return [{k: v for k, v in json.loads(line).items() if k != "config"} for line in path.read_text().splitlines()]
 
 
 def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True) -> dict:
@@ -66,6 +75,7 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
             "config": config,
             "command": train_command(config),
             "interim_note": interim_note,
+            "sessions": read_sessions(Path(train_dir)),
         },
         "data": {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")},
         "metrics": metrics,
