@@ -65,19 +65,17 @@ def train(
 
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    if init_from is not None:
-        from .model.checkpoint import CheckpointError, load_model
-
-        try:
-            load_model(init_from)
-        except CheckpointError as exc:
-            fail(f"--init-from: {exc}")
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
                          beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
                          clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
                          data=PatchSetParams(n_train=n_train))
-    folder = run_training(config, out, resume=not fresh)
+    from .model.checkpoint import CheckpointError
+
+    try:
+        folder = run_training(config, out, resume=not fresh)
+    except CheckpointError as exc:  # only --init-from loads a checkpoint here
+        fail(f"--init-from: {exc}")
     typer.echo(f"training state in {folder}")
 
 

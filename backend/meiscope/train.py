@@ -10,7 +10,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
@@ -18,7 +17,7 @@ from tqdm import tqdm
 from .data.patches import PatchSetParams, build_natural
 from .model.checkpoint import atomic_save_file, atomic_write_text, load_model
 from .model.evaluate import elbo_terms_mean
-from .model.tdvae import TDVAE
+from .model.tdvae import TDVAE, as_batch
 
 STATE_FILE = "state.safetensors"
 STATE_META = "state.json"
@@ -119,20 +118,19 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    data = build_natural(config.data, progress=progress)
-    # a copy in RAM: random batches from a memory-mapped file would be slow
-    train_x = torch.from_numpy(np.array(data.train)).reshape(len(data.train), -1)
-    eval_x = torch.from_numpy(np.array(data.heldout[: config.eval_patches])).reshape(-1, 1600).to(device)
-
+    resuming = resume and (out / STATE_FILE).is_file()
     model = TDVAE()
-    if config.init_from:
+    if config.init_from and not resuming:  # before the data build, so a bad folder fails at once
         model.load_state_dict(load_model(config.init_from).state_dict())
     model = model.to(device)
+    data = build_natural(config.data, progress=progress)
+    train_x = as_batch(data.train)  # a copy in RAM: random batches from a memory-mapped file would be slow
+    eval_x = as_batch(data.heldout[: config.eval_patches]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     gen = torch.Generator().manual_seed(config.seed)  # batch indices
     noise = torch.Generator(device=device).manual_seed(config.seed + 1)  # the ELBO's latent samples
     step, wall_prev = 0, 0.0
-    if resume and (out / STATE_FILE).is_file():
+    if resuming:
         st = load_training_state(out)
         model.load_state_dict(st["model"])
         for name, p in model.named_parameters():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.tdvae import TDVAE, kl_normal_std_normal, as_batch
+from ..model.tdvae import TDVAE, as_batch, kl_normal_std_normal
 
 COLLAPSE_KL = 0.01  # nats: below this mean KL a unit is collapsed (SPEC.md section 1)
 ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units

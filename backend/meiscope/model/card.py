@@ -155,9 +155,9 @@ def render_markdown(card: dict) -> str:
         "",
         f"- Machine: {t['machine']}; device {t['device']}; {t['steps']:,} steps of batch {t['config']['batch']} "
         f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
-        f"- Recipe: Adam lr {t['config']['lr']}, constant for the first {t['config'].get('lr_decay_start', 1.0):.0%} "
+        f"- Recipe: Adam lr {t['config']['lr']}, constant for the first {t['config']['lr_decay_start']:.0%} "
         f"of {t['config']['steps']:,} planned steps, then falling linearly to "
-        f"{t['config'].get('lr_final_frac', 1.0):g} x lr; z2-KL weight warmed up from {t['config']['beta_start']} to 1 "
+        f"{t['config']['lr_final_frac']:g} x lr; z2-KL weight warmed up from {t['config']['beta_start']} to 1 "
         f"over the first {t['config']['beta_warmup_frac']:.0%} of the steps; gradient-norm clip "
         f"{t['config']['clip_norm']}, seed {t['config']['seed']}.",
         *[f"- Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],

@@ -34,7 +34,7 @@ def machine_description(device: str) -> str:
 
 def train_command(config: dict) -> str:
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
-            f"--lr-decay-start {config.get('lr_decay_start', 1.0)} --lr-final-frac {config.get('lr_final_frac', 1.0)} "
+            f"--lr-decay-start {config['lr_decay_start']} --lr-final-frac {config['lr_final_frac']} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
             f"--clip-norm {config['clip_norm']} --seed {config['seed']} --n-train {config['data']['n_train']}"
             + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else "")
