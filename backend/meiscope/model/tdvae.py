@@ -56,11 +56,15 @@ def kl_laplace(mu_q: Tensor, b_q: Tensor, mu_p: Tensor, b_p: Tensor) -> Tensor:
     return torch.log(b_p / b_q) + d / b_p + (b_q / b_p) * torch.exp(-d / b_q) - 1.0
 
 
-def sample_laplace(mu: Tensor, b: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Reparameterised Laplace sample: mu - b * sign(u) * log(1 - 2|u|), u ~ U(-1/2, 1/2)."""
-    u = torch.rand(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) - 0.5
+def laplace_from_uniform(mu: Tensor, b: Tensor, u: Tensor) -> Tensor:
+    """Reparameterised Laplace sample: mu - b * sign(u) * log(1 - 2|u|), for u ~ U(-1/2, 1/2)."""
     u = u.clamp(-0.5 + 1e-7, 0.5 - 1e-7)
     return mu - b * torch.sign(u) * torch.log1p(-2.0 * u.abs())
+
+
+def sample_laplace(mu: Tensor, b: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    u = torch.rand(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) - 0.5
+    return laplace_from_uniform(mu, b, u)
 
 
 def sample_normal(mu: Tensor, std: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -176,15 +180,26 @@ class TDVAE(nn.Module):
         return out.index_select(1, idx)
 
     # ---- the ELBO -----------------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None) -> ELBOTerms:
-        """One reparameterised sample of z2 and of z1; both KLs analytic."""
+    def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None, *, h: Tensor | None = None,
+                   noise: tuple[Tensor, Tensor] | None = None) -> ELBOTerms:
+        """One reparameterised sample of z2 and of z1; both KLs analytic.
+
+        h: the shared encoding of x when the caller has it already. noise: (standard normal (B, 250),
+        uniform in [-1/2, 1/2) (B, 1800)) to use instead of drawing from `generator`."""
         xf = self.flatten(x)
-        h = self.enc_a(xf)
+        if h is None:
+            h = self.enc_a(xf)
         mu2, s2 = self.z2_posterior_from_h(h)
-        z2 = sample_normal(mu2, s2, generator)
+        if noise is None:
+            z2 = sample_normal(mu2, s2, generator)
+        else:
+            z2 = mu2 + s2 * noise[0]
         mu1, b1 = self.z1_posterior_from_h(h, z2)
         pmu1, pb1 = self.z1_prior(z2)
-        z1 = sample_laplace(mu1, b1, generator)
+        if noise is None:
+            z1 = sample_laplace(mu1, b1, generator)
+        else:
+            z1 = laplace_from_uniform(mu1, b1, noise[1])
         x_mean = self.decoder(z1)
         log_lik = (
             -0.5 * ((xf - x_mean) / OBS_STD).square().sum(-1) - X_DIM * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))

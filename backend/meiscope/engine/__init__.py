@@ -1,0 +1,8 @@
+"""Activation maximisation: find the inputs that drive chosen units of the TDVAE (SPEC.md sections 2-3)."""
+
+from .config import METHODS, AMConfig
+from .loop import run
+from .objectives import Objective, Term, direction, unit
+from .result import Frame, Run
+
+__all__ = ["METHODS", "AMConfig", "Frame", "Objective", "Run", "Term", "direction", "run", "unit"]

@@ -1,0 +1,225 @@
+"""The optimisation loop: `run(model, config)` -> Run.
+
+One step, for all rows (target x sample) and draws at once:
+    x = G(theta) -> R_grad marker -> R_pre -> encoder readouts -> objective (+ ELBO, - penalties, + diversity)
+    -> gradient w.r.t. theta only -> optimizer step -> R_post on the parameters themselves -> metrics
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..model.tdvae import TDVAE, Z1_DIM, Z2_DIM
+from . import regularisers as R
+from . import schedules
+from .config import AMConfig
+from .objectives import ObjectiveBank
+from .optimizers import build_optimizer, set_lr
+from .parameterizations import Latent, build
+from .randomness import RowRandom
+from .result import Frame, Run
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def _readouts(model: TDVAE, h: Tensor, needed: set[tuple[str, str]]) -> dict[tuple[str, str], Tensor]:
+    mu2, s2 = model.z2_posterior_from_h(h)
+    out = {("z2", "mean"): mu2, ("z2", "std"): s2}
+    if any(layer == "z1" for layer, _ in needed):
+        mu1, b1 = model.z1_posterior_from_h(h, mu2)
+        out[("z1", "mean")], out[("z1", "std")] = mu1, b1
+    return out
+
+
+def _elbo_noise(rand: RowRandom, draws: int) -> tuple[Tensor, Tensor]:
+    eps = rand.normal(draws, Z2_DIM).reshape(-1, Z2_DIM)
+    u = rand.uniform(draws, Z1_DIM, low=-0.5, high=0.5).reshape(-1, Z1_DIM)
+    return eps, u
+
+
+def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None = None,
+        cancel: CancelFlag | None = None, progress: bool = False) -> Run:
+    """Optimise the inputs of every target of `config` in one batched run; see AMConfig for the options."""
+    started = time.perf_counter()
+    device = next(model.parameters()).device
+    model.eval()
+    objectives = config.objectives
+    samples = config.samples
+    bank = ObjectiveBank(objectives, device)
+    rand = RowRandom(config.seed, config.target_keys(), samples, device)
+    metric_rand = RowRandom(config.seed, config.target_keys(), samples, device, stream=1)
+    rows = len(rand)
+    param = build(config, model, rand)
+    draws = param.draws
+    target_of_row = torch.arange(len(objectives), device=device).repeat_interleave(samples)
+    target_of_image = target_of_row.repeat_interleave(draws)
+
+    steps = config.steps
+    sched_rng = np.random.default_rng([config.seed, 7])
+    lr = schedules.values(config.optimizer.lr, steps, sched_rng)
+    gamma = schedules.values(config.grad.gamma, steps, sched_rng)
+    elbo_w = schedules.values(config.obj.elbo_weight, steps, sched_rng)
+    tv_w = schedules.values(config.obj.tv, steps, sched_rng)
+    l1_w = schedules.values(config.obj.l1, steps, sched_rng)
+    l2_w = schedules.values(config.obj.l2, steps, sched_rng)
+    div_w = schedules.values(config.diversity.weight, steps, sched_rng)
+    blur = schedules.values(config.post.blur_sigma, steps, sched_rng)
+    tv_denoise = schedules.values(config.post.tv_denoise, steps, sched_rng)
+
+    pre, post = config.pre, config.post
+    # x itself is the current input (so the weighted ELBO doubles as the measured one)
+    x_is_current = draws == 1 and not (isinstance(param, Latent) and param.sample_z1)
+    params = [p for p in param.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
+    history: dict[str, list[Tensor]] = {"activation": [], "runner_up": [], "runner_up_unit": [], "elbo": [], "objective": []}
+    nan_rows = torch.full((rows,), float("nan"), device=device)
+    best_objective = torch.full((rows,), float("-inf"), device=device)
+    best_images = torch.zeros(rows, 1, 40, 40, device=device)
+    best_step = torch.zeros(rows, dtype=torch.long, device=device)
+    snapshots, snapshot_steps = [], []
+    status = "completed"
+
+    def frame(step: int, current: Tensor, last: dict[str, Tensor]) -> None:
+        if on_step is not None:
+            on_step(Frame(step=step, steps=steps, metrics={k: v.tolist() for k, v in last.items()},
+                          images=current[:, 0].cpu().numpy(), arrays=param.arrays()))
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc=f"{config.method} x{rows}", unit="step", leave=False)
+    step = 0
+    for step in range(steps):
+        if cancel is not None and cancel.is_set():
+            status = "cancelled"
+            break
+        # ---- forward: x = G(theta), R_grad marker, R_pre, readouts ----
+        x = param(rand)
+        x_act = R.filter_gradient(x, float(gamma[step]))
+        if pre.jitter:
+            x_act = R.jitter(x_act, rand.integers(-pre.jitter, pre.jitter + 1, draws, 2).reshape(-1, 2))
+        if pre.scale:
+            x_act = R.zoom(x_act, rand.uniform(draws, low=1 - pre.scale, high=1 + pre.scale).reshape(-1))
+        if pre.normalise:
+            x_act = R.normalise(x_act)
+        plain = x_act is x  # no R_pre and no gradient filter: the encoding of x is shared
+        h = model.encode_h(x_act)
+        readouts = _readouts(model, h, bank.needed)
+        activation = bank.activation(readouts, target_of_image)
+
+        # ---- objective ----
+        objective = activation
+        elbo_value = None
+        if elbo_w[step] > 0:
+            elbo_value = model.elbo_terms(x, h=h if plain else None, noise=_elbo_noise(rand, draws)).elbo()
+            objective = objective + float(elbo_w[step]) * elbo_value
+        if tv_w[step] > 0:
+            objective = objective - float(tv_w[step]) * R.total_variation(x)
+        if l1_w[step] > 0:
+            objective = objective - float(l1_w[step]) * R.l1(x)
+        if l2_w[step] > 0:
+            objective = objective - float(l2_w[step]) * R.l2(x)
+        objective_row = objective.view(rows, draws).mean(1)
+        if div_w[step] > 0 and samples > 1:
+            spread = x if draws == 1 else param.current()
+            objective_row = objective_row + float(div_w[step]) * R.diversity(spread, samples, config.diversity.metric)
+
+        # ---- current input and metrics (before the update: they describe x at this step) ----
+        with torch.no_grad():
+            current = x.detach() if x_is_current else param.current().detach()
+            act_row = activation.detach().view(rows, draws).mean(1)
+            main = readouts[bank.main_key].detach().view(rows, draws, -1).mean(1)
+            ru_value, ru_unit = bank.runner_up({bank.main_key: main}, target_of_row)
+            if elbo_value is not None and x_is_current:
+                elbo_row = elbo_value.detach()
+            elif config.elbo_every and step % config.elbo_every == 0:
+                elbo_row = model.elbo_terms(current, h=h.detach() if plain and x_is_current else None,
+                                            noise=_elbo_noise(metric_rand, 1)).elbo()
+            else:
+                elbo_row = nan_rows
+            obj_row = objective_row.detach()
+            history["activation"].append(act_row)
+            history["runner_up"].append(ru_value)
+            history["runner_up_unit"].append(ru_unit)
+            history["elbo"].append(elbo_row)
+            history["objective"].append(obj_row)
+            improved = obj_row > best_objective
+            best_objective = torch.where(improved, obj_row, best_objective)
+            best_images = torch.where(improved.view(-1, 1, 1, 1), current, best_images)
+            best_step = torch.where(improved, step, best_step)
+            if step % config.snapshot_every == 0:
+                snapshots.append(current.clone())
+                snapshot_steps.append(step)
+                frame(step, current, {k: v[-1] for k, v in history.items()})
+
+        # ---- gradient w.r.t. theta only (never the model's weights), step, R_post ----
+        grads = torch.autograd.grad(-objective_row.sum(), params, allow_unused=True)
+        for p, g in zip(params, grads):
+            p.grad = torch.zeros_like(p) if g is None else g
+        set_lr(optimizer, float(lr[step]))
+        optimizer.step()
+        if step % post.every == 0:
+            _post_step(param, post, float(blur[step]), float(tv_denoise[step]))
+        if bar is not None:
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(act=f"{act_row.mean().item():.3g}")
+    if bar is not None:
+        bar.close()
+
+    steps_done = len(history["activation"])
+    with torch.no_grad():
+        final = param.current().detach()
+    if status == "completed":
+        snapshots.append(final.clone())
+        snapshot_steps.append(steps)
+        if steps_done:
+            frame(steps, final, {k: v[-1] for k, v in history.items()})
+
+    metrics = {k: (torch.stack(v).cpu().numpy() if v else np.zeros((0, rows), np.float32)) for k, v in history.items()}
+    return Run(
+        config=config,
+        images=final[:, 0].cpu().numpy(),
+        best_images=best_images[:, 0].cpu().numpy(),
+        best_step=best_step.cpu().numpy(),
+        metrics=metrics,
+        arrays=param.arrays(),
+        snapshots=torch.stack(snapshots)[:, :, 0].cpu().numpy() if snapshots else np.zeros((0, rows, 40, 40), np.float32),
+        snapshot_steps=np.array(snapshot_steps, dtype=np.int64),
+        rows=[{"unit": key, "sample": s} for key in config.target_keys() for s in range(samples)],
+        info={"status": status, "steps_done": steps_done, "wall_s": round(time.perf_counter() - started, 3),
+              "device": str(device), "torch": torch.__version__, "machine": platform.machine()},
+    )
+
+
+@torch.no_grad()
+def _post_step(param, post, blur_sigma: float, tv_weight: float) -> None:
+    """R_post, written into the optimised parameters themselves (never a copy)."""
+    for p in param.image_params():
+        value = p.data
+        if blur_sigma > 0:
+            value = R.gaussian_blur(value, blur_sigma)
+        if post.bilateral_sigma > 0:
+            value = R.bilateral(value, post.bilateral_sigma, post.bilateral_color)
+        if tv_weight > 0:
+            value = R.tv_denoise(value, tv_weight)
+        if post.max_norm is not None:
+            value = R.renorm(value, post.max_norm)
+        if post.clip is not None:
+            value = value.clamp(-post.clip, post.clip)
+        if value is not p.data:
+            p.data.copy_(value)
+    for p in param.vector_params():
+        if post.max_norm is not None:
+            p.data.copy_(R.renorm(p.data, post.max_norm))
+        if post.clip is not None:
+            p.data.clamp_(-post.clip, post.clip)
