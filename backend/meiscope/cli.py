@@ -129,6 +129,167 @@ def info(
                f"reconstruction R2 {m['reconstruction_r2']:.3f}")
 
 
+# ---- activation maximisation -----------------------------------------------------------------------
+def _option_doc(name: str) -> str:
+    from .engine.options import option_table
+
+    for dotted, default, allowed, description in option_table():
+        if dotted == name:
+            return f"{description} (config {dotted}; default {default}; {allowed or 'any'})"
+    raise KeyError(name)
+
+
+def _parse_units(text: str) -> list[int] | str:
+    """'3', '3,5,10-19', 'all' or 'active' -> a list of unit indices (or the keyword)."""
+    if text in ("all", "active"):
+        return text
+    units: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                units.extend(range(int(lo), int(hi) + 1))
+            else:
+                units.append(int(part))
+    except ValueError:
+        fail(f"--unit must be a number, a list like 3,5,10-19, 'all' or 'active', got {text!r}")
+    return units
+
+
+def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int], seed: Optional[int],
+                samples: Optional[int], optimizer: Optional[str], lr: Optional[float], jitter: Optional[int],
+                gamma: Optional[float], elbo_weight: Optional[float], layer: Optional[str], card: Optional[dict]) -> dict:
+    """The config values that flags set explicitly (an unset flag leaves the file's or the default value)."""
+    flags: dict = {}
+    if unit is not None:
+        units = _parse_units(unit)
+        size = 1800 if (layer or "z2") == "z1" else 250
+        if units == "all":
+            units = list(range(size))
+        elif units == "active":
+            if card is None:
+                fail("--unit active needs the model card beside the weights")
+            units = [r["unit"] for r in card["metrics"]["units"]["census"] if r["status"] == "active"]
+        flags["unit"] = units[0] if len(units) == 1 else units
+    for key, value in (("method", method), ("steps", steps), ("seed", seed), ("samples", samples), ("layer", layer)):
+        if value is not None:
+            flags[key] = value
+    sections = {"optimizer": {"name": optimizer, "lr": lr}, "pre": {"jitter": jitter}, "grad": {"gamma": gamma},
+                "obj": {"elbo_weight": elbo_weight}}
+    for section, values in sections.items():
+        values = {k: v for k, v in values.items() if v is not None}
+        if values:
+            flags[section] = values
+    return flags
+
+
+def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, sets: list[str], out: Path,
+                  model_dir: Optional[Path], device: str, figures: bool) -> None:
+    import torch
+
+    from .engine import run
+    from .engine.options import ConfigError, build_config, parse_assignment, read_config_file
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+
+    try:
+        file_layer = read_config_file(config_file) if config_file else {}
+        config = build_config(defaults, file_layer, flags, *(parse_assignment(s) for s in sets))
+    except ConfigError as exc:
+        fail(str(exc))
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model = load_model(model_dir or DEFAULT_MODEL_DIR).to(device)
+    except CheckpointError as exc:
+        fail(str(exc))
+    result = run(model, config, progress=True)
+    result.save(out, figures=figures)
+    act = result.final_activation
+    typer.echo(f"{config.method}: {len(result.rows)} row(s), {config.steps} steps in {result.info['wall_s']:.1f} s; "
+               f"final activation mean {act.mean():.3g} (min {act.min():.3g}, max {act.max():.3g}); saved to {out}")
+
+
+def _am_options():
+    """Shared typer options of `am` and `atlas` (flags that are left out keep the config's value)."""
+    return dict(
+        method=typer.Option(None, help=_option_doc("method")),
+        steps=typer.Option(None, help=_option_doc("steps")),
+        seed=typer.Option(None, help=_option_doc("seed")),
+        samples=typer.Option(None, help=_option_doc("samples")),
+        layer=typer.Option(None, help=_option_doc("layer")),
+        optimizer=typer.Option(None, help=_option_doc("optimizer.name")),
+        lr=typer.Option(None, help=_option_doc("optimizer.lr")),
+        jitter=typer.Option(None, help=_option_doc("pre.jitter")),
+        gamma=typer.Option(None, help=_option_doc("grad.gamma")),
+        elbo_weight=typer.Option(None, help=_option_doc("obj.elbo_weight")),
+        config=typer.Option(None, "--config", help="AMConfig as a JSON file (flags and --set override it)."),
+        set_=typer.Option([], "--set", help="NAME=VALUE for any option below, e.g. --set post.blur_sigma=0.5 "
+                                            "(repeatable; VALUE is JSON when it parses)."),
+        model=typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+        device=typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+        figures=typer.Option(True, help="Also write PNG figures into OUT/figures."),
+    )
+
+
+def _options_epilog() -> str:
+    from .engine.options import option_help
+
+    # \b keeps click from re-wrapping the table
+    return "\b\n" + option_help()
+
+
+_O = _am_options()
+
+
+@app.command(epilog=_options_epilog())
+def am(
+    unit: str = typer.Option("0", help="Unit(s): 3, a list 3,5,10-19, 'all' or 'active' (one batched run)."),
+    out: Path = typer.Option(Path("runs/am"), help="Folder for run.json, arrays.npz, config.json and figures/."),
+    method: Optional[str] = _O["method"], steps: Optional[int] = _O["steps"], seed: Optional[int] = _O["seed"],
+    samples: Optional[int] = _O["samples"], layer: Optional[str] = _O["layer"],
+    optimizer: Optional[str] = _O["optimizer"], lr: Optional[float] = _O["lr"], jitter: Optional[int] = _O["jitter"],
+    gamma: Optional[float] = _O["gamma"], elbo_weight: Optional[float] = _O["elbo_weight"],
+    config: Optional[Path] = _O["config"], set_: list[str] = _O["set_"], model: Optional[Path] = _O["model"],
+    device: str = _O["device"], figures: bool = _O["figures"],
+) -> None:
+    """Find the preferred input of one unit or a list of units (a list is one batched run)."""
+    card = _card_or_none(model)
+    flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
+    _run_and_save({}, config, flags, set_, out, model, device, figures)
+
+
+ATLAS_DEFAULTS = {"steps": 200, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "snapshot_every": 50}
+
+
+@app.command(epilog=_options_epilog())
+def atlas(
+    out: Path = typer.Option(Path("runs/atlas"), help="Folder for the atlas run."),
+    unit: str = typer.Option("all", help="Units of the atlas: 'all' (default), 'active' or a list."),
+    method: Optional[str] = _O["method"], steps: Optional[int] = _O["steps"], seed: Optional[int] = _O["seed"],
+    samples: Optional[int] = _O["samples"], layer: Optional[str] = _O["layer"],
+    optimizer: Optional[str] = _O["optimizer"], lr: Optional[float] = _O["lr"], jitter: Optional[int] = _O["jitter"],
+    gamma: Optional[float] = _O["gamma"], elbo_weight: Optional[float] = _O["elbo_weight"],
+    config: Optional[Path] = _O["config"], set_: list[str] = _O["set_"], model: Optional[Path] = _O["model"],
+    device: str = _O["device"], figures: bool = _O["figures"],
+) -> None:
+    """Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1)."""
+    card = _card_or_none(model)
+    flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
+    _run_and_save(ATLAS_DEFAULTS, config, flags, set_, out, model, device, figures)
+
+
+def _card_or_none(model: Optional[Path]) -> Optional[dict]:
+    from .model.card import read_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR
+
+    try:
+        return read_card(model or DEFAULT_MODEL_DIR)
+    except FileNotFoundError:
+        return None
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

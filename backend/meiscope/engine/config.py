@@ -107,13 +107,13 @@ class AMConfig(Section):
     """One activation-maximisation run; `unit` may be a list, which makes one batched run."""
 
     method: Method = Field("pixel", description="what is optimised (SPEC section 3)")
-    unit: Union[int, list[int]] = Field(0, description="target unit, or a list of units for one batched run")
+    unit: Union[int, list[int]] = Field(0, description="target unit (z2: 0..249, z1: 0..1799), or a list of units for one batched run")
     layer: Layer = Field("z2", description="layer of the target unit")
     stat: Stat = Field("mean", description="posterior mean (the activation) or std")
     objective: Optional[Objective] = Field(None, description="a weighted sum of units; replaces unit/layer/stat")
     steps: int = Field(200, ge=1, le=100_000, description="iterations")
     samples: int = Field(1, ge=1, le=64, description="independent samples per unit (diversity acts among them)")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of every random choice")
+    seed: int = Field(0, ge=0, le=2_000_000_000, description="seed of every random choice")
     snapshot_every: int = Field(10, ge=1, le=100_000, description="keep the input (and send a frame) every k steps")
     elbo_every: int = Field(1, ge=0, le=100_000, description="measure the ELBO every k steps (0: only when weighted)")
     init: InitOptions = InitOptions()

@@ -6,15 +6,12 @@ import csv
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from .checkpoint import atomic_write_text  # noqa: E402
-from .tdvae import PATCH, TDVAE  # noqa: E402
+from ..plotting import image_grid, plt
+from .checkpoint import atomic_write_text
+from .tdvae import PATCH, TDVAE
 
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
@@ -27,16 +24,6 @@ def read_card(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _image_grid(ax_grid, images: list[np.ndarray], titles: list[str] | None = None) -> None:
-    for k, ax in enumerate(ax_grid.ravel()):
-        ax.axis("off")
-        if k < len(images):
-            lim = float(np.abs(images[k]).max()) or 1.0
-            ax.imshow(images[k], cmap="gray", vmin=-lim, vmax=lim)
-            if titles:
-                ax.set_title(titles[k], fontsize=6)
-
-
 def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv: Path | None, folder: Path) -> list[str]:
     """PNG figures beside the card; returns their names."""
     fig_dir = folder / "figures"
@@ -46,7 +33,7 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv:
     fits = metrics["projective_fields"]["fits"][:64]
     W = model.W.detach().numpy()
     fig, axes = plt.subplots(8, 8, figsize=(8, 8.6))
-    _image_grid(axes, [W[:, f["z1_unit"]].reshape(PATCH, PATCH) for f in fits],
+    image_grid(axes, [W[:, f["z1_unit"]].reshape(PATCH, PATCH) for f in fits],
                 [f"z1 {f['z1_unit']}  R²={f['r2']:.2f}" for f in fits])
     fig.suptitle("The 64 largest-norm projective fields (columns of W) with their Gabor-fit R²", fontsize=9)
     fig.savefig(fig_dir / "projective_fields.png", dpi=110)
@@ -57,7 +44,7 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv:
     with torch.no_grad():
         recon = model.reconstruct(x.reshape(8, -1)).reshape(8, PATCH, PATCH).numpy()
     fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
-    _image_grid(axes, list(x.numpy()) + list(recon), [f"held-out {i}" for i in range(8)] + ["reconstruction"] * 8)
+    image_grid(axes, list(x.numpy()) + list(recon), [f"held-out {i}" for i in range(8)] + ["reconstruction"] * 8)
     fig.suptitle("Held-out patches (top) and posterior-mean reconstructions (bottom)", fontsize=9)
     fig.savefig(fig_dir / "reconstructions.png", dpi=110)
     plt.close(fig)

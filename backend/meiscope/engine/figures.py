@@ -1,0 +1,87 @@
+"""PNG figures of a Run: inputs, their amplitude spectra, learned kernels (and theirs), sigma maps and the
+metric curves. Large batches (an atlas) show at most MAX_TILES rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.spectra import amplitude_spectrum
+from ..plotting import grid_shape, image_grid, plt
+from .result import Run
+
+MAX_TILES = 256
+MAX_CURVES = 16
+
+
+def _labels(run: Run, n: int) -> list[str]:
+    act = run.final_activation if len(run.metrics["activation"]) else np.full(len(run.rows), np.nan)
+    single = run.config.samples == 1
+    return [f"u{r['unit']}" + ("" if single else f".{r['sample']}") + f"  {act[i]:.3g}"
+            for i, r in enumerate(run.rows[:n])]
+
+
+def _grid_figure(images: np.ndarray, titles: list[str], title: str, path: Path, symmetric: bool = True,
+                 cmap: str = "gray") -> None:
+    n = min(len(images), MAX_TILES)
+    nrows, ncols = grid_shape(n)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols + 0.4, 1.15 * nrows + 0.6), squeeze=False)
+    image_grid(axes, list(images[:n]), titles[:n], cmap=cmap, symmetric=symmetric)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _spectra(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    return np.log10(amplitude_spectrum(images, size) + 1e-6)
+
+
+def write_figures(run: Run, folder: str | Path) -> list[str]:
+    """Write the run's figures into `folder`; returns the file names."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = min(len(run.rows), MAX_TILES)
+    labels = _labels(run, n)
+    method = run.config.method
+    written = []
+
+    def grid(name: str, images: np.ndarray, title: str, **kw) -> None:
+        _grid_figure(images, labels, title, folder / name, **kw)
+        written.append(name)
+
+    grid("inputs.png", run.images, f"{method}: final inputs (unit, final activation)")
+    grid("best_inputs.png", run.best_images, f"{method}: each row's input at its best objective")
+    grid("spectra.png", _spectra(run.images), "log10 amplitude spectrum of the inputs (DC centred)",
+         symmetric=False, cmap="magma")
+    if "kernels" in run.arrays:
+        first = run.arrays["kernels"][:, 0]  # (rows, k, k): the (first) kernel of each row
+        grid("kernels.png", first, f"learned {first.shape[-1]}x{first.shape[-1]} kernels")
+        grid("kernel_spectra.png", _spectra(first, size=40), "log10 amplitude spectrum of the kernels (40x40 grid)",
+             symmetric=False, cmap="magma")
+        grid("transform_inputs.png", run.arrays["inputs"], "inputs i before the transform (x = G(i))")
+    if "sigma" in run.arrays and run.arrays["sigma"].ndim == 3:
+        grid("sigma.png", run.arrays["sigma"], "sigma of the distribution", symmetric=False, cmap="viridis")
+
+    steps = np.arange(len(run.metrics["activation"]))
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.5), sharex=True)
+    curves = min(len(run.rows), MAX_CURVES)
+    for ax, name in zip(axes.ravel(), ("activation", "runner_up", "elbo", "objective")):
+        values = run.metrics[name][:, :curves]
+        for i in range(curves):
+            ok = np.isfinite(values[:, i])
+            ax.plot(steps[ok], values[ok, i], lw=0.8, label=labels[i].split()[0] if i < 8 else None)
+        ax.set_title(name.replace("_", "-"), fontsize=9)
+        if name == "elbo":
+            ax.set_yscale("symlog")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    for ax in axes[1]:
+        ax.set_xlabel("step")
+    fig.suptitle(f"{method}: metrics per step" + (f" (first {curves} of {len(run.rows)} rows)" if curves < len(run.rows) else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(folder / "metrics.png", dpi=110)
+    plt.close(fig)
+    written.append("metrics.png")
+    return written

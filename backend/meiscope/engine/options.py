@@ -1,0 +1,135 @@
+"""Building an AMConfig from layers of user input (a JSON file, flags, KEY=VALUE overrides), the table of
+every option with its default and range, and one-line messages for invalid configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from .config import AMConfig
+
+
+class ConfigError(ValueError):
+    """A config the user wrote is invalid; the message names the field and what it allows."""
+
+
+def _bounds(info: FieldInfo) -> str:
+    lo = hi = None
+    open_lo = False
+    for meta in info.metadata:
+        if getattr(meta, "ge", None) is not None:
+            lo = meta.ge
+        if getattr(meta, "gt", None) is not None:
+            lo, open_lo = meta.gt, True
+        if getattr(meta, "le", None) is not None:
+            hi = meta.le
+    if isinstance(info.json_schema_extra, dict):  # schedule fields carry their range here
+        lo, hi = info.json_schema_extra.get("minimum", lo), info.json_schema_extra.get("maximum", hi)
+    if lo is None and hi is None:
+        return ""
+    def fmt(v) -> str:
+        return "" if v is None else str(v) if isinstance(v, int) else f"{v:g}"
+
+    return f"{'(' if open_lo else '['}{fmt(lo)}, {fmt(hi)}]"
+
+
+def _choices(info: FieldInfo) -> str:
+    args = getattr(info.annotation, "__args__", None)
+    if args and all(isinstance(a, str) for a in args):
+        return "|".join(args)
+    return ""
+
+
+def option_table(model: type[BaseModel] = AMConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted name, default, allowed values, description) for every leaf option of the config."""
+    rows = []
+    for name, info in model.model_fields.items():
+        default = info.default
+        if isinstance(default, BaseModel):
+            rows += option_table(type(default), f"{prefix}{name}.")
+            continue
+        allowed = _choices(info) or _bounds(info)
+        if name in ("lr", "gamma", "elbo_weight", "tv", "l1", "l2", "weight", "blur_sigma", "tv_denoise"):
+            allowed += " or a schedule"
+        rows.append((prefix + name, json.dumps(default), allowed, info.description or ""))
+    return rows
+
+
+def option_help() -> str:
+    """The option table as text, for `--help` epilogs and the docs."""
+    lines = ["Every config option (set with --set NAME=VALUE or in --config FILE.json):", ""]
+    for name, default, allowed, description in option_table():
+        lines.append(f"  {name} = {default}  {allowed}  {description}".rstrip())
+    lines += ["", 'A schedule is a number or {"kind": "linear", "start": a, "end": b}, '
+                  '{"kind": "random", "low": a, "high": b} or {"kind": "constant", "value": a}.']
+    return "\n".join(lines)
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """'optimizer.lr=0.05' -> {'optimizer': {'lr': 0.05}}; the value is read as JSON when it parses."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects NAME=VALUE, got {text!r}")
+    name, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    out: dict[str, Any] = {}
+    node = out
+    parts = name.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Nested dict merge; override wins. Returns a new dict (neither input is changed)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per problem: 'grad.gamma: must lie in [0, 4], got 9'."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "float", "tagged-union")))
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc or 'config'}: {msg}")
+    return "; ".join(parts)
+
+
+def validate(data: dict) -> AMConfig:
+    try:
+        return AMConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc)) from None
+
+
+def read_config_file(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    return data
+
+
+def build_config(*layers: dict) -> AMConfig:
+    """Validate the merge of the layers (later ones win)."""
+    data: dict = {}
+    for layer in layers:
+        data = merge(data, layer)
+    return validate(data)

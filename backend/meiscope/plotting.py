@@ -1,0 +1,29 @@
+"""Matplotlib helpers shared by the model card and the run figures (headless: the Agg backend)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the figure modules)
+import numpy as np  # noqa: E402
+
+
+def image_grid(ax_grid, images: list[np.ndarray], titles: list[str] | None = None, cmap: str = "gray",
+               symmetric: bool = True) -> None:
+    """Draw images into a grid of axes, each on its own colour range (symmetric about 0 by default)."""
+    for k, ax in enumerate(np.asarray(ax_grid).ravel()):
+        ax.axis("off")
+        if k < len(images):
+            if symmetric:
+                lim = float(np.abs(images[k]).max()) or 1.0
+                ax.imshow(images[k], cmap=cmap, vmin=-lim, vmax=lim)
+            else:
+                ax.imshow(images[k], cmap=cmap)
+            if titles:
+                ax.set_title(titles[k], fontsize=6)
+
+
+def grid_shape(n: int, max_cols: int = 16) -> tuple[int, int]:
+    cols = min(max_cols, max(1, int(np.ceil(np.sqrt(n)))))
+    return int(np.ceil(n / cols)), cols
