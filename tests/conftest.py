@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from meiscope.model import TDVAE
+from meiscope import load_model
+from meiscope.model import DEFAULT_MODEL_DIR, TDVAE
+from meiscope.model.card import read_card
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +17,20 @@ def random_model() -> TDVAE:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def shipped() -> TDVAE:
+    """The shipped reference checkpoint (float16 shards loaded as float32)."""
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def card() -> dict:
+    return read_card(DEFAULT_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def top_units(card) -> list[dict]:
+    """Census records of the three z2 units with the largest mean KL on held-out data."""
+    return sorted(card["metrics"]["units"]["census"], key=lambda r: -r["mean_kl"])[:3]

@@ -32,3 +32,50 @@ def test_bad_training_options_exit_2(tmp_path):
     assert bad_init.exit_code == 2 and "--init-from" in bad_init.output
     bad_lr = runner.invoke(app, ["train", "--lr", "5", "--out", str(tmp_path)])
     assert bad_lr.exit_code == 2 and "--lr" in bad_lr.output
+
+
+def test_am_writes_a_run_that_loads(tmp_path):
+    from meiscope import Run
+
+    config = tmp_path / "c.json"
+    config.write_text('{"method": "distribution", "steps": 50, "distribution": {"draws": 2}}')
+    result = runner.invoke(app, ["am", "--unit", "3,5-6", "--steps", "4", "--config", str(config), "--set",
+                                 "post.blur_sigma=0.5", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run = Run.load(tmp_path / "run")
+    assert run.config.units == [3, 5, 6] and run.config.steps == 4  # the flag overrides the file
+    assert run.config.method == "distribution" and run.config.post.blur_sigma == 0.5
+    assert run.images.shape == (3, 40, 40) and (tmp_path / "run" / "figures" / "inputs.png").is_file()
+
+
+def test_am_bad_input_exits_2_naming_the_field(tmp_path):
+    cases = [(["--set", "grad.gamma=9"], "grad.gamma: must lie in [0, 4]"),
+             (["--unit", "250"], "0..249"),
+             (["--unit", "x1"], "--unit"),
+             (["--config", str(tmp_path / "none.json")], "does not exist"),
+             (["--set", "nonsense"], "NAME=VALUE")]
+    for args, message in cases:
+        result = runner.invoke(app, ["am", *args, "--out", str(tmp_path / "r")])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    assert not (tmp_path / "r").exists()
+
+
+def test_am_help_documents_every_option_with_default_and_range():
+    from meiscope.engine.options import option_table
+
+    result = runner.invoke(app, ["am", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for name, default, allowed, _ in option_table():
+        line = next((ln for ln in result.output.splitlines() if f" {name} = " in ln), None)
+        assert line is not None, name
+        assert default in line and allowed in line, line
+
+
+def test_atlas_is_one_batched_run(tmp_path):
+    from meiscope import Run
+
+    result = runner.invoke(app, ["atlas", "--unit", "0-5", "--steps", "3", "--no-figures", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    run = Run.load(tmp_path / "a")
+    assert run.config.pre.jitter == 2 and run.config.grad.gamma == 1.0  # atlas defaults
+    assert [r["unit"] for r in run.rows] == list(range(6))

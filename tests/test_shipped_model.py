@@ -5,22 +5,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from meiscope import load_model
 from meiscope.cli import app
 from meiscope.data import build_split
 from meiscope.model import DEFAULT_MODEL_DIR
-from meiscope.model.card import read_card
 from meiscope.model.evaluate import elbo_terms_mean
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return load_model()
-
-
-@pytest.fixture(scope="module")
-def card():
-    return read_card(DEFAULT_MODEL_DIR)
 
 
 def test_card_holds_every_target_number(card):
