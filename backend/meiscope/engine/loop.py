@@ -75,6 +75,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     tv_denoise = schedules.values(config.post.tv_denoise, steps, sched_rng)
 
     pre, post = config.pre, config.post
+    post_active = bool(blur.any() or tv_denoise.any() or post.bilateral_sigma or post.max_norm or post.clip)
     # x itself is the current input (so the weighted ELBO doubles as the measured one)
     x_is_current = draws == 1 and not (isinstance(param, Latent) and param.sample_z1)
     params = [p for p in param.parameters() if p.requires_grad]
@@ -128,7 +129,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             objective = objective - float(l1_w[step]) * R.l1(x)
         if l2_w[step] > 0:
             objective = objective - float(l2_w[step]) * R.l2(x)
-        objective_row = objective.view(rows, draws).mean(1)
+        objective_row = objective if draws == 1 else objective.view(rows, draws).mean(1)
         if div_w[step] > 0 and samples > 1:
             spread = x if draws == 1 else param.current()
             objective_row = objective_row + float(div_w[step]) * R.diversity(spread, samples, config.diversity.metric)
@@ -136,8 +137,10 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         # ---- current input and metrics (before the update: they describe x at this step) ----
         with torch.no_grad():
             current = x.detach() if x_is_current else param.current().detach()
-            act_row = activation.detach().view(rows, draws).mean(1)
-            main = readouts[bank.main_key].detach().view(rows, draws, -1).mean(1)
+            act_row = activation.detach() if draws == 1 else activation.detach().view(rows, draws).mean(1)
+            main = readouts[bank.main_key].detach()
+            if draws > 1:
+                main = main.view(rows, draws, -1).mean(1)
             ru_value, ru_unit = bank.runner_up({bank.main_key: main}, target_of_row)
             if elbo_value is not None and x_is_current:
                 elbo_row = elbo_value.detach()
@@ -165,9 +168,10 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         grads = torch.autograd.grad(-objective_row.sum(), params, allow_unused=True)
         for p, g in zip(params, grads):
             p.grad = torch.zeros_like(p) if g is None else g
-        set_lr(optimizer, float(lr[step]))
+        if step and lr[step] != lr[step - 1]:
+            set_lr(optimizer, float(lr[step]))
         optimizer.step()
-        if step % post.every == 0:
+        if post_active and step % post.every == 0:
             _post_step(param, post, float(blur[step]), float(tv_denoise[step]))
         if bar is not None:
             bar.update(1)

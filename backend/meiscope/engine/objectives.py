@@ -104,9 +104,16 @@ class ObjectiveBank:
                     used[i, t.unit] = True
         self.excluded = used.to(device)
         self.needed = set(self.keys) | {self.main_key}
+        # the common case, one plain unit per target in one readout: a gather instead of a weighted sum
+        self.single_units = None
+        if len(self.keys) == 1 and all(len(o.terms) == 1 and o.terms[0].weight == 1.0 for o in objectives):
+            self.single_units = torch.tensor([o.terms[0].unit for o in objectives], device=device)
 
     def activation(self, readouts: dict[tuple[str, str], Tensor], target_of_row: Tensor) -> Tensor:
         """Objective value per image, (B,); image b belongs to target target_of_row[b]."""
+        if self.single_units is not None:
+            index = self.single_units.index_select(0, target_of_row).unsqueeze(1)
+            return readouts[self.keys[0]].gather(1, index).squeeze(1)
         total = None
         for key in self.keys:
             value = (readouts[key] * self.weights[key].index_select(0, target_of_row)).sum(-1)
