@@ -240,44 +240,33 @@ def _options_epilog() -> str:
     return "\b\n" + option_help()
 
 
-_O = _am_options()
+def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: dict, doc: str) -> None:
+    """Register `am` or `atlas`: the same options, different defaults."""
+    o = _am_options()
 
+    def command(
+        unit: str = typer.Option(unit_default, help="Unit(s): 3, a list 3,5,10-19, 'all' or 'active' (one batched run)."),
+        out: Path = typer.Option(out_default, help="Folder for run.json, arrays.npz, config.json and figures/."),
+        method: Optional[str] = o["method"], steps: Optional[int] = o["steps"], seed: Optional[int] = o["seed"],
+        samples: Optional[int] = o["samples"], layer: Optional[str] = o["layer"],
+        optimizer: Optional[str] = o["optimizer"], lr: Optional[float] = o["lr"], jitter: Optional[int] = o["jitter"],
+        gamma: Optional[float] = o["gamma"], elbo_weight: Optional[float] = o["elbo_weight"],
+        config: Optional[Path] = o["config"], set_: list[str] = o["set_"], model: Optional[Path] = o["model"],
+        device: str = o["device"], figures: bool = o["figures"],
+    ) -> None:
+        card = _card_or_none(model)
+        flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
+        _run_and_save(defaults, config, flags, set_, out, model, device, figures)
 
-@app.command(epilog=_options_epilog())
-def am(
-    unit: str = typer.Option("0", help="Unit(s): 3, a list 3,5,10-19, 'all' or 'active' (one batched run)."),
-    out: Path = typer.Option(Path("runs/am"), help="Folder for run.json, arrays.npz, config.json and figures/."),
-    method: Optional[str] = _O["method"], steps: Optional[int] = _O["steps"], seed: Optional[int] = _O["seed"],
-    samples: Optional[int] = _O["samples"], layer: Optional[str] = _O["layer"],
-    optimizer: Optional[str] = _O["optimizer"], lr: Optional[float] = _O["lr"], jitter: Optional[int] = _O["jitter"],
-    gamma: Optional[float] = _O["gamma"], elbo_weight: Optional[float] = _O["elbo_weight"],
-    config: Optional[Path] = _O["config"], set_: list[str] = _O["set_"], model: Optional[Path] = _O["model"],
-    device: str = _O["device"], figures: bool = _O["figures"],
-) -> None:
-    """Find the preferred input of one unit or a list of units (a list is one batched run)."""
-    card = _card_or_none(model)
-    flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
-    _run_and_save({}, config, flags, set_, out, model, device, figures)
+    command.__doc__ = doc
+    app.command(name, epilog=_options_epilog())(command)
 
 
 ATLAS_DEFAULTS = {"steps": 200, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "snapshot_every": 50}
-
-
-@app.command(epilog=_options_epilog())
-def atlas(
-    out: Path = typer.Option(Path("runs/atlas"), help="Folder for the atlas run."),
-    unit: str = typer.Option("all", help="Units of the atlas: 'all' (default), 'active' or a list."),
-    method: Optional[str] = _O["method"], steps: Optional[int] = _O["steps"], seed: Optional[int] = _O["seed"],
-    samples: Optional[int] = _O["samples"], layer: Optional[str] = _O["layer"],
-    optimizer: Optional[str] = _O["optimizer"], lr: Optional[float] = _O["lr"], jitter: Optional[int] = _O["jitter"],
-    gamma: Optional[float] = _O["gamma"], elbo_weight: Optional[float] = _O["elbo_weight"],
-    config: Optional[Path] = _O["config"], set_: list[str] = _O["set_"], model: Optional[Path] = _O["model"],
-    device: str = _O["device"], figures: bool = _O["figures"],
-) -> None:
-    """Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1)."""
-    card = _card_or_none(model)
-    flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
-    _run_and_save(ATLAS_DEFAULTS, config, flags, set_, out, model, device, figures)
+_add_am_command("am", "0", Path("runs/am"), {},
+                "Find the preferred input of one unit or a list of units (a list is one batched run).")
+_add_am_command("atlas", "all", Path("runs/atlas"), ATLAS_DEFAULTS,
+                "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1).")
 
 
 def _card_or_none(model: Optional[Path]) -> Optional[dict]:
