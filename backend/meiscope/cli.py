@@ -262,11 +262,13 @@ def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: d
     app.command(name, epilog=_options_epilog())(command)
 
 
-ATLAS_DEFAULTS = {"steps": 200, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "snapshot_every": 50}
+# the ELBO of 250 inputs every step would cost more than the optimisation itself (docs/BENCHMARKS.md)
+ATLAS_DEFAULTS = {"steps": 200, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "snapshot_every": 50, "elbo_every": 10}
 _add_am_command("am", "0", Path("runs/am"), {},
                 "Find the preferred input of one unit or a list of units (a list is one batched run).")
 _add_am_command("atlas", "all", Path("runs/atlas"), ATLAS_DEFAULTS,
-                "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1).")
+                "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1, "
+                "ELBO measured every 10 steps).")
 
 
 def _card_or_none(model: Optional[Path]) -> Optional[dict]:

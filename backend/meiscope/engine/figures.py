@@ -29,7 +29,7 @@ def _grid_figure(images: np.ndarray, titles: list[str], title: str, path: Path, 
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols + 0.4, 1.15 * nrows + 0.6), squeeze=False)
     image_grid(axes, list(images[:n]), titles[:n], cmap=cmap, symmetric=symmetric)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
