@@ -195,6 +195,9 @@ def test_frames_arrive_and_cancel_stops_the_run(shipped):
 
     result = run(shipped, AMConfig(unit=[1, 2], steps=100, snapshot_every=5), on_step=on_step, cancel=cancel)
     assert [f.step for f in frames] == [0, 5, 10]
+    for f, snapshot in zip(frames, result.snapshots):  # frames hold copies, not views of the live parameter
+        np.testing.assert_array_equal(f.images, snapshot)
+    assert not np.array_equal(frames[0].images, frames[2].images)
     assert frames[0].images.shape == (2, 40, 40) and len(frames[0].metrics["activation"]) == 2
     assert result.info["status"] == "cancelled" and result.info["steps_done"] == 11
     assert result.metrics["activation"].shape == (11, 2)

@@ -129,6 +129,28 @@ def info(
                f"reconstruction R2 {m['reconstruction_r2']:.3f}")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
+    max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
+) -> None:
+    """Start the dashboard server (REST API, websocket runs, and the page when frontend/ is present)."""
+    import uvicorn
+
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+    from .server.app import create_app
+
+    try:
+        load_model(model or DEFAULT_MODEL_DIR)  # fail here, with one line, rather than inside the server
+    except CheckpointError as exc:
+        fail(str(exc))
+    typer.echo(f"meiscope: http://{host}:{port}  (API docs at /docs)")
+    uvicorn.run(create_app(model, runs_dir, max_running), host=host, port=port, log_level="warning")
+
+
 # ---- activation maximisation -----------------------------------------------------------------------
 def _option_doc(name: str) -> str:
     from .engine.options import option_table

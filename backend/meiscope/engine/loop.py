@@ -88,10 +88,11 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     snapshots, snapshot_steps = [], []
     status = "completed"
 
-    def frame(step: int, current: Tensor, last: dict[str, Tensor]) -> None:
+    def frame(step: int, snapshot: Tensor, last: dict[str, Tensor]) -> None:
+        """Hand a frame to on_step; it holds copies, so a consumer on another thread may keep it."""
         if on_step is not None:
             on_step(Frame(step=step, steps=steps, metrics={k: v.tolist() for k, v in last.items()},
-                          images=current[:, 0].cpu().numpy(), arrays=param.arrays()))
+                          images=snapshot[:, 0].cpu().numpy(), arrays={k: v.copy() for k, v in param.arrays().items()}))
 
     bar = None
     if progress:
@@ -162,7 +163,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             if step % config.snapshot_every == 0:
                 snapshots.append(current.clone())
                 snapshot_steps.append(step)
-                frame(step, current, {k: v[-1] for k, v in history.items()})
+                frame(step, snapshots[-1], {k: v[-1] for k, v in history.items()})
 
         # ---- gradient w.r.t. theta only (never the model's weights), step, R_post ----
         grads = torch.autograd.grad(-objective_row.sum(), params, allow_unused=True)
@@ -182,9 +183,9 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
 
     steps_done = len(history["activation"])
     with torch.no_grad():
-        final = param.current().detach()
+        final = param.current().detach().clone()
     if status == "completed":
-        snapshots.append(final.clone())
+        snapshots.append(final)
         snapshot_steps.append(steps)
         if steps_done:
             frame(steps, final, {k: v[-1] for k, v in history.items()})

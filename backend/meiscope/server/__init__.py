@@ -1,0 +1,1 @@
+"""The dashboard's server: FastAPI app, REST routes, websocket runs and the job runner."""

@@ -1,0 +1,126 @@
+"""The server with FastAPI's TestClient: REST routes, websocket runs (stream, stop, replace, bad messages,
+disconnect), runs saved to disk."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from meiscope import Run
+from meiscope.server.app import Outbox, create_app
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("server-runs")
+    with TestClient(create_app(runs_dir=runs, max_running=1)) as c:
+        c.runs_dir = runs
+        yield c
+
+
+def _wait_finished(client, run_id, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/runs/{run_id}").json()
+        if body["status"] in ("completed", "cancelled", "failed"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_health_model_units_and_openapi(client):
+    assert client.get("/api/health").json()["status"] == "ok"
+    model = client.get("/api/model").json()
+    assert model["n_parameters"] == 34_438_300 and model["card"]["model"] == "TDVAE-40"
+    units = client.get("/api/units").json()
+    assert len(units) == 250 and {"unit", "status", "mean_kl", "act_p999"} <= set(units[0])
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/health", "/api/model", "/api/units", "/api/runs", "/api/runs/{run_id}"} <= set(paths)
+    assert client.get("/api/config/schema").json()["defaults"]["method"] == "pixel"
+
+
+def test_post_run_then_get_it(client):
+    created = client.post("/api/runs", json={"unit": [51, 94], "steps": 12, "elbo_every": 4})
+    assert created.status_code == 202
+    body = _wait_finished(client, created.json()["run_id"])
+    assert body["status"] == "completed" and body["step"] == 12
+    assert len(body["images"]) == 2 and len(body["images"][0]) == 40
+    assert len(body["metrics"]["activation"]) == 12 and body["metrics"]["elbo"][1] == [None, None]
+    assert len(body["final"]["activation"]) == 2
+    saved = Run.load(client.runs_dir / body["run_id"])
+    assert saved.config.units == [51, 94]
+    assert any(r["run_id"] == body["run_id"] for r in client.get("/api/runs").json())
+
+
+def test_bad_run_config_is_422_naming_the_field(client):
+    response = client.post("/api/runs", json={"unit": 3, "grad": {"gamma": 9}})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"][:3] == ["body", "grad", "gamma"] and "[0, 4]" in detail["msg"]
+    assert client.get("/api/runs/nope").status_code == 404
+
+
+def _receive_until(ws, kind):
+    messages = []
+    while True:
+        message = ws.receive_json()
+        messages.append(message)
+        if message["type"] == kind:
+            return messages
+
+
+def test_websocket_streams_frames_then_done(client):
+    with client.websocket_connect("/ws/runs") as ws:
+        ws.send_json({"type": "start", "config": {"method": "transform", "unit": 51, "steps": 20, "snapshot_every": 5}})
+        messages = _receive_until(ws, "done")
+    assert messages[0]["type"] == "started"
+    frames = [m for m in messages if m["type"] == "frame"]
+    assert frames and frames[-1]["step"] == 20
+    assert [f["step"] for f in frames] == sorted(f["step"] for f in frames)
+    frame = frames[-1]
+    assert len(frame["images"][0]) == 40 and len(frame["spectra"][0][0]) == 40
+    assert len(frame["arrays"]["kernels"][0]) == 9 and "inputs" in frame["arrays"]
+    assert set(frame["metrics"]) == {"activation", "runner_up", "runner_up_unit", "elbo", "objective"}
+    assert messages[-1]["status"] == "completed" and messages[-1]["run_id"] == messages[0]["run_id"]
+
+
+def test_websocket_stop_cancels_and_the_connection_stays_usable(client):
+    with client.websocket_connect("/ws/runs") as ws:
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "start", "config": {"unit": 3, "steps": 10, "optimizer": {"lr": 500}}})
+        error = ws.receive_json()
+        assert error["type"] == "error" and "optimizer.lr" in error["message"]
+        ws.send_json({"type": "pause"})
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "start", "config": {"unit": 3, "steps": 100000, "snapshot_every": 1}})
+        started = ws.receive_json()
+        assert started["type"] == "started"
+        ws.receive_json()  # a first frame: the run is going
+        ws.send_json({"type": "stop"})
+        done = _receive_until(ws, "done")[-1]
+        assert done["status"] == "cancelled" and done["step"] < 100000
+        ws.send_json({"type": "start", "config": {"unit": 4, "steps": 3}})
+        assert _receive_until(ws, "done")[-1]["status"] == "completed"
+
+
+def test_disconnect_cancels_the_run(client):
+    with client.websocket_connect("/ws/runs") as ws:
+        ws.send_json({"type": "start", "config": {"unit": 7, "steps": 100000, "snapshot_every": 1}})
+        run_id = ws.receive_json()["run_id"]
+        ws.receive_json()
+    assert _wait_finished(client, run_id)["status"] == "cancelled"
+
+
+def test_outbox_keeps_order_and_only_the_newest_frame():
+    import asyncio
+
+    async def scenario():
+        box = Outbox()
+        box.put({"type": "started"})
+        for i in range(5):
+            box.put({"type": "frame", "step": i}, frame_of="r1")
+        box.put({"type": "done"})
+        return [(await box.get())[0] for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [{"type": "started"}, {"type": "frame", "step": 4}, {"type": "done"}]
