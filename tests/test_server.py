@@ -13,7 +13,7 @@ from meiscope.server.app import Outbox, create_app
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     runs = tmp_path_factory.mktemp("server-runs")
-    with TestClient(create_app(runs_dir=runs, max_running=1)) as c:
+    with TestClient(create_app(runs_dir=runs, max_running=1, cache_dir=None)) as c:
         c.runs_dir = runs
         yield c
 

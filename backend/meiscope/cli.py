@@ -136,6 +136,7 @@ def serve(
     model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
     runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
     max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
+    cache_dir: Path = typer.Option(Path("cache"), help="Where the unit atlas is cached (built on first start)."),
 ) -> None:
     """Start the dashboard server (REST API, websocket runs, and the page when frontend/ is present)."""
     import uvicorn
@@ -148,7 +149,7 @@ def serve(
     except CheckpointError as exc:
         fail(str(exc))
     typer.echo(f"meiscope: http://{host}:{port}  (API docs at /docs)")
-    uvicorn.run(create_app(model, runs_dir, max_running), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(model, runs_dir, max_running, cache_dir), host=host, port=port, log_level="warning")
 
 
 # ---- activation maximisation -----------------------------------------------------------------------
@@ -262,6 +263,10 @@ def _options_epilog() -> str:
     return "\b\n" + option_help()
 
 
+# the ELBO of 250 inputs every step would cost more than the optimisation itself (docs/BENCHMARKS.md)
+from .engine.presets import ATLAS  # noqa: E402
+
+
 def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: dict, doc: str) -> None:
     """Register `am` or `atlas`: the same options, different defaults."""
     o = _am_options()
@@ -284,11 +289,9 @@ def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: d
     app.command(name, epilog=_options_epilog())(command)
 
 
-# the ELBO of 250 inputs every step would cost more than the optimisation itself (docs/BENCHMARKS.md)
-ATLAS_DEFAULTS = {"steps": 200, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "snapshot_every": 50, "elbo_every": 10}
 _add_am_command("am", "0", Path("runs/am"), {},
                 "Find the preferred input of one unit or a list of units (a list is one batched run).")
-_add_am_command("atlas", "all", Path("runs/atlas"), ATLAS_DEFAULTS,
+_add_am_command("atlas", "all", Path("runs/atlas"), ATLAS,
                 "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1, "
                 "ELBO measured every 10 steps).")
 

@@ -23,6 +23,8 @@ from ..engine import AMConfig, Frame, run
 from ..engine.options import describe_error
 from ..model.card import read_card
 from ..model.checkpoint import DEFAULT_MODEL_DIR, load_model
+from ..engine.presets import PRESETS
+from .atlas import Atlas
 from .encode import MAX_ROWS, encode_frame
 from .jobs import Job, JobManager, new_run_id
 
@@ -74,7 +76,9 @@ def _done_message(job: Job) -> dict:
     return message
 
 
-def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_running: int = 2) -> FastAPI:
+def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_running: int = 2,
+               cache_dir: Path | None = Path("cache")) -> FastAPI:
+    """The app. cache_dir holds the unit atlas (None: no atlas is built)."""
     model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
 
     @asynccontextmanager
@@ -84,11 +88,17 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         # first user does (a 2-step run with every stage that a default run uses)
         await asyncio.to_thread(run, model, AMConfig(steps=2, elbo_every=1, pre={"jitter": 1}, grad={"gamma": 1.0}))
         app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir)
+        app.state.atlas = None
+        if cache_dir is not None:
+            app.state.atlas = Atlas(model, model_dir, cache_dir)
+            app.state.atlas.start()
         try:
             app.state.card = read_card(model_dir)
         except FileNotFoundError:
             app.state.card = None
         yield
+        if app.state.atlas is not None:
+            app.state.atlas.cancel.set()
         await asyncio.to_thread(app.state.jobs.shutdown)
 
     app = FastAPI(title="meiscope", version="0.1.0", lifespan=lifespan,
@@ -115,6 +125,23 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         if not app.state.card:
             return [{"unit": i, "status": "unknown"} for i in range(250)]
         return app.state.card["metrics"]["units"]["census"]
+
+    @app.get("/api/atlas")
+    def atlas() -> dict:
+        """Progress of the unit atlas, and each unit's final activation once it is ready."""
+        if app.state.atlas is None:
+            return {"status": "off"}
+        return app.state.atlas.summary()
+
+    @app.get("/api/atlas/thumbnails")
+    def atlas_thumbnails() -> dict[int, str]:
+        if app.state.atlas is None or app.state.atlas.status != "ready":
+            raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
+        return app.state.atlas.thumbnails
+
+    @app.get("/api/presets")
+    def presets() -> dict[str, dict]:
+        return PRESETS
 
     @app.get("/api/config/schema")
     def config_schema() -> dict:
