@@ -183,6 +183,18 @@ function setStatus(status) {
   $("#run").disabled = going;
   $("#stop").disabled = !going;
   $("#pin").disabled = going || !state.lastFrame;
+  $("#export").disabled = going || !(state.pinned.length || state.run?.done);
+}
+
+function exportRuns() {
+  const ids = (state.pinned.length ? state.pinned : [state.run]).filter((r) => r?.id).map((r) => r.id);
+  if (!ids.length) return;
+  const link = document.createElement("a");
+  link.href = `/api/export?ids=${ids.join(",")}`;
+  link.download = `meiscope-${ids.join("-")}.zip`;
+  document.body.append(link);
+  link.click();
+  link.remove();
 }
 
 function showError(message) {
@@ -267,11 +279,13 @@ function pinRun() {
   card.append(pre);
   $("#pinned").append(card);
   state.pinned.push(state.run);
+  $("#export").disabled = false;
 }
 
 $("#run").addEventListener("click", startRun);
 $("#stop").addEventListener("click", () => state.ws && state.ws.send(JSON.stringify({ type: "stop" })));
 $("#pin").addEventListener("click", pinRun);
+$("#export").addEventListener("click", exportRuns);
 form.addEventListener("input", () => { showOutputs(); saveHash(); });
 $("#preset").addEventListener("change", (event) => {
   const preset = state.presets[event.target.value];

@@ -5,6 +5,7 @@ import shutil
 import socket
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,15 @@ def test_stop_rerun_pin_two_runs_and_errors(page):
     assert page.locator("#pinned .card").count() == 2
     assert page.locator("#history li").count() == 2
     page.screenshot(path=ARTIFACTS / "pinned.png")
+    with page.expect_download(timeout=120_000) as download:
+        page.click("#export")
+    path = ARTIFACTS / "export.zip"
+    download.value.save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    assert "README.txt" in names and "sheet.pdf" in names
+    assert sum(n.endswith("/config.json") for n in names) == 2
+    assert sum(n.endswith("figures/kernels.svg") for n in names) == 1  # only the transform run has kernels
 
     page.fill("input[name='optimizer.lr']", "500")
     page.click("#run")

@@ -79,3 +79,15 @@ def test_atlas_is_one_batched_run(tmp_path):
     run = Run.load(tmp_path / "a")
     assert run.config.pre.jitter == 2 and run.config.grad.gamma == 1.0  # atlas defaults
     assert [r["unit"] for r in run.rows] == list(range(6))
+
+
+def test_export_command_writes_a_zip_and_rejects_non_runs(tmp_path):
+    import zipfile
+
+    assert runner.invoke(app, ["am", "--unit", "5", "--steps", "3", "--no-figures", "--out", str(tmp_path / "u5")]).exit_code == 0
+    result = runner.invoke(app, ["export", str(tmp_path / "u5"), "--out", str(tmp_path / "f.zip")])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(tmp_path / "f.zip") as zf:
+        assert {"u5/config.json", "u5/metrics.csv", "u5/figures/inputs.svg", "sheet.pdf"} <= set(zf.namelist())
+    bad = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "g.zip")])
+    assert bad.exit_code == 2 and "not a saved run" in bad.output and not (tmp_path / "g.zip").exists()

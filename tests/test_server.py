@@ -124,3 +124,29 @@ def test_outbox_keeps_order_and_only_the_newest_frame():
         return [(await box.get())[0] for _ in range(3)]
 
     assert asyncio.run(scenario()) == [{"type": "started"}, {"type": "frame", "step": 4}, {"type": "done"}]
+
+
+def test_export_zip_holds_figures_configs_arrays_and_metrics(client):
+    import csv
+    import io
+    import zipfile
+
+    ids = []
+    for config in ({"unit": 51, "steps": 6}, {"method": "transform", "unit": [3, 4], "steps": 5}):
+        ids.append(client.post("/api/runs", json=config).json()["run_id"])
+        _wait_finished(client, ids[-1])
+    response = client.get(f"/api/export?ids={','.join(ids)}")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        names = set(zf.namelist())
+        rows = list(csv.DictReader(io.StringIO(zf.read(f"{ids[1]}/metrics.csv").decode())))
+        readme = zf.read("README.txt").decode()
+    for run_id in ids:
+        assert {f"{run_id}/config.json", f"{run_id}/arrays.npz", f"{run_id}/metrics.csv"} <= names
+        for fmt in ("png", "svg", "pdf"):
+            assert f"{run_id}/figures/inputs.{fmt}" in names and f"{run_id}/figures/metrics.{fmt}" in names
+    assert f"{ids[1]}/figures/kernels.pdf" in names and f"{ids[0]}/figures/kernels.pdf" not in names
+    assert {"sheet.png", "sheet.svg", "sheet.pdf"} <= names and ids[0] in readme
+    assert len(rows) == 5 * 2 and {r["unit"] for r in rows} == {"3", "4"}
+    assert client.get("/api/runs/nope/export").status_code == 404
+    assert client.get("/api/export?ids=").status_code == 422

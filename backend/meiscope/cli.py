@@ -152,6 +152,27 @@ def serve(
     uvicorn.run(create_app(model, runs_dir, max_running, cache_dir), host=host, port=port, log_level="warning")
 
 
+@app.command()
+def export(
+    run_dirs: list[Path] = typer.Argument(..., help="Saved run folders (from `meiscope am`, `atlas` or the server)."),
+    out: Path = typer.Option(Path("meiscope-figures.zip"), help="The zip to write."),
+) -> None:
+    """A figure set for papers: PNG/SVG/PDF figures, config.json, arrays.npz and metrics.csv of each run."""
+    from .engine import Run
+    from .export import write_export
+
+    runs = {}
+    for folder in run_dirs:
+        try:
+            runs[folder.name] = Run.load(folder)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    if len(runs) != len(run_dirs):
+        fail("run folders must have different names")
+    write_export(runs, out)
+    typer.echo(f"wrote {out}: {len(runs)} run(s)")
+
+
 # ---- activation maximisation -----------------------------------------------------------------------
 def _option_doc(name: str) -> str:
     from .engine.options import option_table

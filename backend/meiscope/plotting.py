@@ -6,7 +6,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the figure modules)
+import threading  # noqa: E402
+
 import numpy as np  # noqa: E402
+
+# pyplot keeps global state: threads of the server (atlas, exports) draw one at a time
+FIGURE_LOCK = threading.RLock()
 
 
 def image_grid(ax_grid, images: list[np.ndarray], titles: list[str] | None = None, cmap: str = "gray",

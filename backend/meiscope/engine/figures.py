@@ -22,24 +22,33 @@ def _labels(run: Run, n: int) -> list[str]:
             for i, r in enumerate(run.rows[:n])]
 
 
+def _save(fig, path: Path, formats: tuple[str, ...]) -> list[str]:
+    """Save one figure as path.<format> for each format; returns the file names."""
+    names = []
+    for fmt in formats:
+        fig.savefig(path.with_suffix("." + fmt), dpi=110)
+        names.append(path.with_suffix("." + fmt).name)
+    plt.close(fig)
+    return names
+
+
 def _grid_figure(images: np.ndarray, titles: list[str], title: str, path: Path, symmetric: bool = True,
-                 cmap: str = "gray") -> None:
+                 cmap: str = "gray", formats: tuple[str, ...] = ("png",)) -> list[str]:
     n = min(len(images), MAX_TILES)
     nrows, ncols = grid_shape(n)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols + 0.4, 1.15 * nrows + 0.6), squeeze=False)
     image_grid(axes, list(images[:n]), titles[:n], cmap=cmap, symmetric=symmetric)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _save(fig, path, formats)
 
 
 def _spectra(images: np.ndarray, size: int | None = None) -> np.ndarray:
     return np.log10(amplitude_spectrum(images, size) + 1e-6)
 
 
-def write_figures(run: Run, folder: str | Path) -> list[str]:
-    """Write the run's figures into `folder`; returns the file names."""
+def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[str]:
+    """Write the run's figures into `folder` in each of `formats` (png, svg, pdf); returns the file names."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n = min(len(run.rows), MAX_TILES)
@@ -48,8 +57,7 @@ def write_figures(run: Run, folder: str | Path) -> list[str]:
     written = []
 
     def grid(name: str, images: np.ndarray, title: str, **kw) -> None:
-        _grid_figure(images, labels, title, folder / name, **kw)
-        written.append(name)
+        written.extend(_grid_figure(images, labels, title, folder / name, formats=formats, **kw))
 
     grid("inputs.png", run.images, f"{method}: final inputs (unit, final activation)")
     grid("best_inputs.png", run.best_images, f"{method}: each row's input at its best objective")
@@ -81,7 +89,17 @@ def write_figures(run: Run, folder: str | Path) -> list[str]:
     fig.suptitle(f"{method}: metrics per step" + (f" (first {curves} of {len(run.rows)} rows)" if curves < len(run.rows) else ""),
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(folder / "metrics.png", dpi=110)
-    plt.close(fig)
-    written.append("metrics.png")
+    written.extend(_save(fig, folder / "metrics.png", formats))
     return written
+
+
+def write_sheet(runs: list[tuple[str, Run]], path: Path, formats: tuple[str, ...] = ("png",)) -> list[str]:
+    """A sheet of several runs' final inputs side by side (first row of each), labelled by unit, method and
+    final activation: the thesis' grid figures."""
+    images, titles = [], []
+    for name, run in runs:
+        for i, row in enumerate(run.rows[: max(1, MAX_TILES // max(1, len(runs)))]):
+            images.append(run.images[i])
+            titles.append(f"u{row['unit']} {run.config.method}\n{run.final_activation[i]:.3g}")
+    return _grid_figure(np.array(images), titles, "preferred inputs (unit, method, final activation)", path,
+                        formats=formats)

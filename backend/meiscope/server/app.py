@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
+import tempfile
 from collections import deque
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..engine import AMConfig, Frame, run
@@ -24,6 +28,7 @@ from ..engine.options import describe_error
 from ..model.card import read_card
 from ..model.checkpoint import DEFAULT_MODEL_DIR, load_model
 from ..engine.presets import PRESETS
+from ..export import write_export
 from .atlas import Atlas
 from .encode import MAX_ROWS, encode_frame
 from .jobs import Job, JobManager, new_run_id
@@ -170,6 +175,33 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
             out["metrics"] = {k: [[None if not math.isfinite(v) else v for v in row] for row in vals[:, :MAX_ROWS].tolist()]
                               for k, vals in job.result.metrics.items()}
         return out
+
+    def finished_run(run_id: str):
+        try:
+            job = jobs().get(run_id)
+        except KeyError:
+            raise HTTPException(404, f"no run {run_id!r}") from None
+        if job.result is None:
+            raise HTTPException(409, f"run {run_id} has no result yet (status {job.status})")
+        return job.result
+
+    @app.get("/api/runs/{run_id}/export")
+    async def export_run(run_id: str) -> FileResponse:
+        return await _export({run_id: finished_run(run_id)})
+
+    @app.get("/api/export")
+    async def export_runs(ids: str) -> FileResponse:
+        """A figure set of several runs: ?ids=a,b,c"""
+        names = [i for i in ids.split(",") if i]
+        if not names:
+            raise HTTPException(422, "ids: give at least one run id")
+        return await _export({i: finished_run(i) for i in names})
+
+    async def _export(runs: dict) -> FileResponse:
+        folder = Path(tempfile.mkdtemp(prefix="meiscope-export-"))
+        zip_path = await asyncio.to_thread(write_export, runs, folder / "meiscope-figures.zip")
+        return FileResponse(zip_path, media_type="application/zip", filename=f"meiscope-{'-'.join(runs)}.zip",
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     @app.websocket("/ws/runs")
     async def ws_runs(ws: WebSocket) -> None:

@@ -17,7 +17,7 @@ from ..engine import AMConfig, Frame, Run, run
 from ..engine.presets import ATLAS
 from ..model.checkpoint import MANIFEST
 from ..model.tdvae import TDVAE, Z2_DIM
-from ..plotting import plt
+from ..plotting import FIGURE_LOCK, plt
 
 
 def atlas_config() -> AMConfig:
@@ -34,7 +34,8 @@ def png_data_uri(image: np.ndarray) -> str:
     """A grey PNG of one image, symmetric about 0, as a data: URI (for <img src>)."""
     lim = float(np.abs(image).max()) or 1.0
     buffer = io.BytesIO()
-    plt.imsave(buffer, image, cmap="gray", vmin=-lim, vmax=lim, format="png")
+    with FIGURE_LOCK:
+        plt.imsave(buffer, image, cmap="gray", vmin=-lim, vmax=lim, format="png")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
