@@ -159,7 +159,21 @@ function drawCurves() {
   Plotly.react("plot-curves", traces, layout, plotConfig);
 }
 
-function showFrame(frame) {
+// frames carry arrays as {shape, b64: float32 little-endian}; Plotly wants nested lists
+function unpack(packed) {
+  const bytes = Uint8Array.from(atob(packed.b64), (c) => c.charCodeAt(0));
+  const flat = new Float32Array(bytes.buffer);
+  const nest = (offset, dims) => {
+    if (dims.length === 1) return Array.from(flat.subarray(offset, offset + dims[0]));
+    const step = dims.slice(1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: dims[0] }, (_, i) => nest(offset + i * step, dims.slice(1)));
+  };
+  return nest(0, packed.shape);
+}
+
+function showFrame(packedFrame) {
+  const frame = { ...packedFrame, images: unpack(packedFrame.images), spectra: unpack(packedFrame.spectra),
+    arrays: Object.fromEntries(Object.entries(packedFrame.arrays).map(([k, v]) => [k, unpack(v)])) };
   state.lastFrame = frame;
   heatmap("plot-input", frame.images[0]);
   heatmap("plot-spectrum", frame.spectra[0], "Viridis", false);

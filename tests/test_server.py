@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from meiscope import Run
 from meiscope.server.app import Outbox, create_app
+from meiscope.server.encode import decode_array
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,8 @@ def test_websocket_streams_frames_then_done(client):
     assert frames and frames[-1]["step"] == 20
     assert [f["step"] for f in frames] == sorted(f["step"] for f in frames)
     frame = frames[-1]
-    assert len(frame["images"][0]) == 40 and len(frame["spectra"][0][0]) == 40
-    assert len(frame["arrays"]["kernels"][0]) == 9 and "inputs" in frame["arrays"]
+    assert decode_array(frame["images"]).shape == (1, 40, 40) and decode_array(frame["spectra"]).shape == (1, 40, 40)
+    assert decode_array(frame["arrays"]["kernels"]).shape == (1, 9, 9) and "inputs" in frame["arrays"]
     assert set(frame["metrics"]) == {"activation", "runner_up", "runner_up_unit", "elbo", "objective"}
     assert messages[-1]["status"] == "completed" and messages[-1]["run_id"] == messages[0]["run_id"]
 

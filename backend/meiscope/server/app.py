@@ -34,6 +34,8 @@ from .encode import MAX_ROWS, encode_frame
 from .jobs import Job, JobManager, new_run_id
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
+# at most 30 frames a second per client: smooth to the eye, and encoding more would slow the run itself
+MIN_FRAME_INTERVAL = 1 / 30
 
 
 # ---- websocket messages from the client ---------------------------------------------------------
@@ -66,10 +68,16 @@ class Outbox:
             self.items.append((message, frame_of))
         self.ready.set()
 
-    async def get(self) -> tuple[object, str | None]:
+    async def get(self, frame_not_before: float = 0.0) -> tuple[object, str | None]:
+        """The next message. A frame waits until the loop time `frame_not_before` (the frame-rate cap);
+        newer frames of its run replace it meanwhile, so the newest one goes out."""
         while not self.items:
             self.ready.clear()
             await self.ready.wait()
+        if self.items[0][1] is not None:
+            delay = frame_not_before - asyncio.get_running_loop().time()
+            if delay > 0:
+                await asyncio.sleep(delay)
         return self.items.popleft()
 
 
@@ -211,9 +219,11 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         current: list[Job] = []  # the client's latest run
 
         async def sender() -> None:
+            next_frame = 0.0
             while True:
-                message, frame_of = await outbox.get()
+                message, frame_of = await outbox.get(frame_not_before=next_frame)
                 if isinstance(message, Frame):  # encode off the event loop, only frames that are sent
+                    next_frame = loop.time() + MIN_FRAME_INTERVAL
                     message = await asyncio.to_thread(encode_frame, message, frame_of)
                 await ws.send_json(message)
 

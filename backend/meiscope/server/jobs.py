@@ -107,14 +107,17 @@ class JobManager:
             try:
                 job.result = run(self.model, job.config, on_step=on_step, cancel=job.cancel)
                 job.step = job.result.info["steps_done"]
-                if self.runs_dir is not None:
-                    job.result.save(self.runs_dir / job.id)
                 job.status = job.result.info["status"]
             except Exception as exc:  # a run that breaks must not take the server with it
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.status = "failed"
-        if job.on_done is not None:
+        if job.on_done is not None:  # tell the client first; saving to disk is the server's own business
             job.on_done(job)
+        if job.result is not None and self.runs_dir is not None:
+            try:
+                job.result.save(self.runs_dir / job.id)
+            except OSError as exc:
+                job.error = f"could not save the run: {exc}"
 
     def shutdown(self) -> None:
         for job in self.list():
