@@ -296,6 +296,30 @@ function pinRun() {
   $("#export").disabled = false;
 }
 
+async function analyseUnit() {
+  const unit = state.selected;
+  $("#analysis").hidden = false;
+  $("#analysis-summary").textContent = `analysing unit ${unit}…`;
+  $("#analysis-panels").replaceChildren();
+  const response = await fetch(`/api/units/${unit}/analysis`);
+  if (unit !== state.selected) return;  // the user moved on
+  if (!response.ok) { $("#analysis-summary").textContent = `analysis failed: ${response.status}`; return; }
+  const result = await response.json();
+  const a = result.numbers.agreement, g = result.numbers.gabor.optimised;
+  $("#analysis-summary").textContent = `unit ${unit}: preferred input vs STA r = ${a.preferred_vs_sta.toFixed(2)}, ` +
+    `vs one-hot synthesis r = ${a.preferred_vs_one_hot.toFixed(2)}, across seeds r = ${a.across_seeds_mean.toFixed(2)}; ` +
+    `best Gabor ${g.orientation_deg.toFixed(0)}°, ${g.params.freq.toFixed(3)} c/px, activation ${g.activation.toFixed(2)}`;
+  for (const panel of result.panels) {
+    const card = document.createElement("div");
+    card.className = "card";
+    const canvas = document.createElement("canvas");
+    drawCanvas(canvas, unpack(panel.image));
+    card.append(canvas, Object.assign(document.createElement("div"), { textContent: panel.title }));
+    $("#analysis-panels").append(card);
+  }
+}
+
+$("#analyse").addEventListener("click", analyseUnit);
 $("#run").addEventListener("click", startRun);
 $("#stop").addEventListener("click", () => state.ws && state.ws.send(JSON.stringify({ type: "stop" })));
 $("#pin").addEventListener("click", pinRun);

@@ -155,3 +155,13 @@ def test_atlas_thumbnails_fill_the_grid(page):
     first = page.locator(".tile").first.inner_text()
     assert first.startswith("u")
     page.screenshot(path=ARTIFACTS / "atlas.png")
+
+
+def test_analyse_a_unit_shows_every_view(page):
+    page.click(".tile[data-unit='141']")
+    page.click("#analyse")
+    page.wait_for_selector("#analysis-panels .card", timeout=120_000)
+    titles = page.locator("#analysis-panels .card div").all_inner_texts()
+    assert {"STA", "one-hot, prior mean", "best Gabor (optimised)", "occlusion map"} <= set(titles)
+    assert "vs STA r =" in page.inner_text("#analysis-summary")
+    page.screenshot(path=ARTIFACTS / "analysis.png")

@@ -173,6 +173,52 @@ def export(
     typer.echo(f"wrote {out}: {len(runs)} run(s)")
 
 
+@app.command()
+def analyze(
+    unit: int = typer.Option(..., min=0, max=249, help="z2 unit."),
+    out: Path = typer.Option(Path("runs/analysis"), help="Folder for analysis.json, arrays.npz and analysis.png."),
+    n_sta: int = typer.Option(20_000, min=100, max=10_000_000, help="White-noise stimuli for the STA."),
+    one_hot_scale: float = typer.Option(5.0, min=0.1, max=20.0, help="c in z2 = c e_i for one-hot synthesis."),
+    patches: int = typer.Option(2048, min=0, max=32_768, help="Held-out patches to search for nearest ones (0: skip)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the preferred-input runs, the STA noise and the samples."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+) -> None:
+    """Every view of one unit: preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
+    held-out patches, occlusion/shift/jitter probes, spectra, and how well the views agree."""
+    import json
+
+    import numpy as np
+
+    from .analysis.report import analyze_unit, split_arrays, write_report_figure
+    from .model.card import read_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, atomic_write_text, load_model
+
+    folder = model or DEFAULT_MODEL_DIR
+    try:
+        tdvae = load_model(folder)
+    except CheckpointError as exc:
+        fail(str(exc))
+    data = None
+    if patches:
+        from .data import build_split
+
+        try:
+            scale = read_card(folder)["data"]["scale"]
+        except FileNotFoundError:
+            scale = None
+        data, _ = build_split("heldout", patches, scale=scale)
+    report = analyze_unit(tdvae, unit, patches=data, n_sta=n_sta, one_hot_scale=one_hot_scale, seed=seed)
+    numbers, arrays = split_arrays(report)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "arrays.npz", **arrays)
+    atomic_write_text(out / "analysis.json", json.dumps(numbers, indent=1))
+    write_report_figure(report, out / "analysis.png")
+    a = report["agreement"]
+    typer.echo(f"unit {unit}: preferred vs STA r={a['preferred_vs_sta']:.2f}, vs one-hot r={a['preferred_vs_one_hot']:.2f}, "
+               f"across seeds r={a['across_seeds_mean']:.2f}; best Gabor activation "
+               f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
+
+
 # ---- activation maximisation -----------------------------------------------------------------------
 def _option_doc(name: str) -> str:
     from .engine.options import option_table

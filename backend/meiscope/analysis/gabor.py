@@ -96,3 +96,72 @@ def fit_gabor(img: np.ndarray) -> GaborFit:
     x[4] = (x[4] + np.pi) % (2 * np.pi) - np.pi
     params = GaborParams(*map(float, x))
     return GaborFit(params, 1.0 - sse / total, gabor(params, size))
+
+
+# ---- the best Gabor for a unit: grid search, then gradient ascent on the Gabor's parameters --------------
+def gabor_torch(params, size: int):
+    """Differentiable batch version of `gabor`: params (B, 9) tensor -> (B, size, size)."""
+    import torch
+
+    x0, y0, theta, freq, phase, sx, sy, amp, offset = params.T.unsqueeze(-1).unsqueeze(-1)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=params.dtype), torch.arange(size, dtype=params.dtype),
+                            indexing="ij")
+    xr = (xx - x0) * torch.cos(theta) + (yy - y0) * torch.sin(theta)
+    yr = -(xx - x0) * torch.sin(theta) + (yy - y0) * torch.cos(theta)
+    envelope = torch.exp(-0.5 * ((xr / sx) ** 2 + (yr / sy) ** 2))
+    return amp * envelope * torch.cos(2 * torch.pi * freq * xr + phase) + offset
+
+
+def _at_norm(images, norm: float):
+    flat = images.reshape(len(images), -1)
+    return (flat * (norm / flat.norm(dim=1, keepdim=True).clamp_min(1e-8))).reshape(images.shape)
+
+
+def gabor_bank(size: int = 40, orientations: int = 8, freqs=(0.04, 0.07, 0.1, 0.14, 0.2, 0.28), phases: int = 4,
+               positions: int = 5, sigmas=(2.5, 5.0)) -> np.ndarray:
+    """Parameters (N, 9) of a grid of Gabors: orientation x frequency x phase x centre x envelope size."""
+    centres = np.linspace(size * 0.2, size * 0.8, positions)
+    grid = [(x0, y0, th, f, ph, s, s, 1.0, 0.0)
+            for th in np.arange(orientations) * np.pi / orientations for f in freqs
+            for ph in np.arange(phases) * 2 * np.pi / phases for x0 in centres for y0 in centres for s in sigmas]
+    return np.array(grid, dtype=np.float32)
+
+
+def best_gabor(response, size: int = 40, norm: float = 40.0, steps: int = 150, lr: float = 0.05,
+               chunk: int = 2048) -> dict:
+    """The Gabor (at a fixed L2 norm; 40 = unit pixel std like the data) that drives `response` (x (B, 1600)
+    -> (B, 1)) most: the best of a grid, then refined by Adam on its parameters. Returns, for "grid" and
+    "optimised": params (GaborParams as dict), activation, image (size x size)."""
+    import torch
+
+    bank = torch.as_tensor(gabor_bank(size))
+    with torch.no_grad():
+        acts = torch.cat([response(_at_norm(gabor_torch(bank[i : i + chunk], size), norm).reshape(-1, size * size))[:, 0]
+                          for i in range(0, len(bank), chunk)])
+    start = bank[int(acts.argmax())]
+    # Adam on a step in natural units of each parameter (pixels, radians, cycles/pixel), best kept
+    units = torch.tensor([1.0, 1.0, 0.1, 0.01, 0.2, 0.5, 0.5, 0.0, 0.0])
+    lower = torch.tensor([0, 0, -1e9, 0.01, -1e9, 0.7, 0.7, -1e9, -1e9])
+    upper = torch.tensor([size - 1, size - 1, 1e9, 0.5, 1e9, size, size, 1e9, 1e9])
+    delta = torch.zeros(9, requires_grad=True)
+    optimizer = torch.optim.Adam([delta], lr=lr)
+    best_params, best_act = start, float(acts.max())
+    for _ in range(steps):
+        params = torch.maximum(torch.minimum(start + delta * units, upper), lower)
+        activation = response(_at_norm(gabor_torch(params[None], size), norm).reshape(1, -1))[0, 0]
+        if float(activation.detach()) > best_act:
+            best_params, best_act = params.detach().clone(), float(activation.detach())
+        optimizer.zero_grad()
+        (-activation).backward()
+        optimizer.step()
+
+    def result(p) -> dict:
+        with torch.no_grad():
+            image = _at_norm(gabor_torch(p[None], size), norm)
+            activation = float(response(image.reshape(1, -1))[0, 0])
+        values = p.detach().double().numpy()
+        keys = list(GaborParams.__dataclass_fields__)
+        return {"params": dict(zip(keys, map(float, values))), "orientation_deg": float(np.degrees(values[2]) % 180),
+                "activation": activation, "image": image[0].numpy()}
+
+    return {"grid": result(start), "optimised": result(best_params)}

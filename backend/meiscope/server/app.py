@@ -30,7 +30,9 @@ from ..model.checkpoint import DEFAULT_MODEL_DIR, load_model
 from ..engine.presets import PRESETS
 from ..export import write_export
 from .atlas import Atlas
-from .encode import MAX_ROWS, encode_frame
+from ..analysis.report import analyze_unit, report_panels, split_arrays
+from ..data import build_split
+from .encode import MAX_ROWS, encode_frame, pack
 from .jobs import Job, JobManager, new_run_id
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
@@ -138,6 +140,28 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         if not app.state.card:
             return [{"unit": i, "status": "unknown"} for i in range(250)]
         return app.state.card["metrics"]["units"]["census"]
+
+    analyses: dict[int, dict] = {}
+    held_out: list = []
+
+    def analysis_payload(unit: int) -> dict:
+        if not held_out:
+            scale = (app.state.card or {}).get("data", {}).get("scale")
+            held_out.append(build_split("heldout", 2048, scale=scale)[0])
+        report = analyze_unit(jobs().model, unit, patches=held_out[0])
+        numbers, arrays = split_arrays(report)
+        panels = [{"title": title, "image": pack(img)} for title, img in report_panels(report)]
+        return {"numbers": numbers, "panels": panels, "arrays": {k: pack(v) for k, v in arrays.items()}}
+
+    @app.get("/api/units/{unit}/analysis")
+    async def unit_analysis(unit: int) -> dict:
+        """Every view of a z2 unit (preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
+        held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then cached."""
+        if not 0 <= unit < 250:
+            raise HTTPException(422, f"unit must lie in 0..249, got {unit}")
+        if unit not in analyses:
+            analyses[unit] = await asyncio.to_thread(analysis_payload, unit)
+        return analyses[unit]
 
     @app.get("/api/atlas")
     def atlas() -> dict:

@@ -16,7 +16,7 @@ from ..engine.result import Frame
 MAX_ROWS = 16
 
 
-def _pack(a: np.ndarray) -> dict:
+def pack(a: np.ndarray) -> dict:
     a = np.ascontiguousarray(a, dtype="<f4")
     return {"shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode()}
 
@@ -40,18 +40,18 @@ def encode_frame(frame: Frame, run_id: str) -> dict:
         "step": frame.step,
         "steps": frame.steps,
         "metrics": {k: _finite(v) for k, v in frame.metrics.items()},
-        "images": _pack(images),
-        "spectra": _pack(np.log10(amplitude_spectrum(images) + 1e-6)),
+        "images": pack(images),
+        "spectra": pack(np.log10(amplitude_spectrum(images) + 1e-6)),
     }
     arrays = {}
     for name, value in frame.arrays.items():
         value = value[:rows]
         if name == "kernels":  # (rows, channels, k, k): the first channel of each row, and its spectrum on 40x40
-            arrays["kernels"] = _pack(value[:, 0])
-            arrays["kernel_spectra"] = _pack(np.log10(amplitude_spectrum(value[:, 0], size=40) + 1e-6))
+            arrays["kernels"] = pack(value[:, 0])
+            arrays["kernel_spectra"] = pack(np.log10(amplitude_spectrum(value[:, 0], size=40) + 1e-6))
         elif name == "latents":
-            arrays["latents"] = _pack(value)
+            arrays["latents"] = pack(value)
         else:  # inputs, mean, sigma: images
-            arrays[name] = _pack(value)
+            arrays[name] = pack(value)
     message["arrays"] = arrays
     return message

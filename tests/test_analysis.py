@@ -1,0 +1,88 @@
+"""Analyses of a unit: each is checked on a synthetic unit whose answer is known, then run on the shipped model."""
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from meiscope.analysis.gabor import GaborParams, best_gabor, gabor
+from meiscope.analysis.onehot import one_hot_synthesis
+from meiscope.analysis.probes import jitter_stats, occlusion_map, shift_map
+from meiscope.analysis.report import analyze_unit, split_arrays
+from meiscope.analysis.spectra import spectral_entropy
+from meiscope.analysis.sta import spike_triggered_average
+from meiscope.cli import app
+
+FILTER = GaborParams(x0=26.0, y0=12.0, theta=np.pi / 3, freq=0.12, phase=0.4, sigma_x=4.0, sigma_y=5.0,
+                     amplitude=1.0, offset=0.0)
+
+
+def linear_unit(weights: np.ndarray):
+    w = torch.as_tensor(weights.reshape(-1, 1), dtype=torch.float32)
+    return lambda x: x.reshape(len(x), -1) @ w
+
+
+def test_sta_recovers_a_linear_filter():
+    w = gabor(FILTER, 40)
+    sta = spike_triggered_average(linear_unit(w), 1, n_stimuli=20_000, noise_std=0.5, chunk=3000)[0]
+    assert np.corrcoef(sta.ravel(), w.ravel())[0, 1] > 0.95
+    assert np.allclose(sta.std() / w.std(), 0.25, rtol=0.1)  # E[(w.s) s] = var(noise) w
+
+
+def test_best_gabor_finds_the_filter_of_a_gabor_unit():
+    w = gabor(FILTER, 40)
+    found = best_gabor(linear_unit(w), steps=150)
+    p = found["optimised"]["params"]
+    assert found["optimised"]["activation"] >= found["grid"]["activation"]
+    assert abs((found["optimised"]["orientation_deg"] - 60.0 + 90) % 180 - 90) < 8  # degrees, modulo 180
+    assert p["freq"] == pytest.approx(0.12, rel=0.15)
+    assert np.hypot(p["x0"] - 26, p["y0"] - 12) < 3
+
+
+def test_occlusion_map_peaks_where_the_filter_is():
+    w = np.zeros((40, 40))
+    w[8:14, 28:34] = 1.0  # the unit looks at rows 8-13, columns 28-33 only
+    image = w + 0.1
+    drop = occlusion_map(linear_unit(w), image, patch=6, stride=2)
+    y, x = np.unravel_index(np.argmax(drop), drop.shape)
+    assert 6 <= y <= 15 and 26 <= x <= 35
+    shifts = shift_map(linear_unit(w), image, radius=3)
+    assert np.unravel_index(np.argmax(shifts), shifts.shape) == (3, 3)  # unshifted is best
+    stats = jitter_stats(linear_unit(w), image, max_shift=2)
+    assert stats["mean"] < stats["unjittered"]
+
+
+def test_spectral_entropy_orders_a_grating_below_noise(rng):
+    grating = np.cos(2 * np.pi * 0.125 * np.arange(40))[None, :].repeat(40, 0)
+    assert spectral_entropy(grating) < 2 < spectral_entropy(rng.normal(size=(40, 40))) - 5
+
+
+def test_one_hot_synthesis_on_the_shipped_model(shipped, top_units):
+    u = top_units[0]["unit"]
+    views = one_hot_synthesis(shipped, u, scale=5.0, samples=3)
+    assert views["samples"].shape == (3, 40, 40)
+    assert np.abs(views["mean"] - views["baseline"]).max() > 0.1
+    with torch.no_grad():  # the synthesised input drives its own unit above the baseline's activation
+        acts = shipped.readout(torch.as_tensor(np.stack([views["mean"], views["baseline"]])), units=[u])[:, 0]
+    assert acts[0] > acts[1]
+
+
+def test_every_view_of_a_shipped_unit(shipped, top_units, rng):
+    u = top_units[1]["unit"]
+    patches = rng.normal(size=(256, 40, 40)).astype(np.float32)
+    report = analyze_unit(shipped, u, patches=patches, n_sta=2000)
+    numbers, arrays = split_arrays(report)
+    assert {"preferred.images", "sta.image", "one_hot.pattern", "gabor.optimised.image", "probes.occlusion",
+            "nearest.pixel.images"} <= set(arrays)
+    assert all(np.isfinite(v) for v in numbers["agreement"].values())
+    assert numbers["agreement"]["across_seeds_mean"] > 0.5
+    assert min(numbers["preferred"]["activation"]) > top_units[1]["act_p999"]
+    assert len(numbers["nearest"]["pixel"]["index"]) == 4
+
+
+def test_analyze_command_writes_its_files(tmp_path):
+    result = CliRunner().invoke(app, ["analyze", "--unit", "51", "--n-sta", "500", "--patches", "0",
+                                      "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert {"analysis.json", "arrays.npz", "analysis.png"} <= {p.name for p in (tmp_path / "a").iterdir()}
+    assert CliRunner().invoke(app, ["analyze", "--unit", "300"]).exit_code == 2
