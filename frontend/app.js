@@ -68,10 +68,12 @@ function loadHash() {
 // ---- unit browser ------------------------------------------------------------------------------
 function visibleUnits() {
   const filter = $("#filter").value, sort = $("#sort").value, query = $("#search").value.trim();
-  let list = state.units.filter((u) => filter === "all" || u.status === filter);
+  let list = state.units.filter((u) => filter === "all" || u.status === filter ||
+    (filter === "texture" && u.texture_sensitive === true));
   if (query !== "") list = list.filter((u) => String(u.unit).startsWith(query));
   const act = (u) => (state.atlasActivation ? state.atlasActivation[u.unit] : 0);
-  const key = { kl: (u) => -(u.mean_kl ?? 0), activation: (u) => -act(u), index: (u) => u.unit }[sort];
+  const key = { kl: (u) => -(u.mean_kl ?? 0), activation: (u) => -act(u), index: (u) => u.unit,
+    texture: (u) => -(u.texture_eta2 ?? 0) }[sort];
   return list.sort((a, b) => key(a) - key(b));
 }
 
@@ -100,8 +102,10 @@ function selectUnit(unit) {
   state.selected = unit;
   const u = state.units.find((x) => x.unit === unit) ?? { unit };
   $("#unit-title").textContent = `unit ${unit}`;
+  const texture = u.texture_eta2 === undefined ? "" :
+    ` · ${u.texture_sensitive ? "texture-sensitive" : "not texture-sensitive"} (eta² ${u.texture_eta2})`;
   $("#unit-stats").textContent = u.mean_kl === undefined ? "" :
-    `${u.status} · mean KL ${u.mean_kl} nats · data activation mean ${u.act_mean}, 99.9th pct ${u.act_p999}`;
+    `${u.status} · mean KL ${u.mean_kl} nats · data activation mean ${u.act_mean}, 99.9th pct ${u.act_p999}${texture}`;
   renderGrid();
   saveHash();
 }

@@ -38,6 +38,33 @@ def data_natural(
                f"held-out {data.heldout.shape[0]} sha256 {data.meta['heldout_sha256'][:16]}...")
 
 
+@data_app.command("textures")
+def data_textures(
+    n_synth: int = typer.Option(3, min=2, max=50, help="Syntheses per family (decoding is held out by synthesis)."),
+    size: int = typer.Option(128, min=64, max=512, help="Synthesis size in pixels (a power of two)."),
+    iters: int = typer.Option(300, min=10, max=10_000, help="Portilla-Simoncelli optimisation steps per synthesis."),
+    patches_per_synth: int = typer.Option(200, min=10, max=10_000, help="40x40 patches cut from each synthesis."),
+    seed: int = typer.Option(0, min=0, help="Seed of the syntheses and the patch positions."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint whose card gives the data scale (default: shipped)."),
+    root: Optional[Path] = typer.Option(None, help="Cache folder (default: $MEISCOPE_DATA or ./data)."),
+) -> None:
+    """Five texture families synthesised with Portilla-Simoncelli (plenoptic), whitened like the natural data,
+    cached on disk (minutes an image on a CPU)."""
+    from .data.textures import TextureParams, build_textures
+    from .model.card import read_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR
+
+    if size & (size - 1):
+        fail(f"--size must be a power of two, got {size}")
+    try:
+        scale = read_card(model or DEFAULT_MODEL_DIR)["data"]["scale"]
+    except FileNotFoundError:
+        fail("the model card (for the data scale) is missing")
+    params = TextureParams(n_synth=n_synth, size=size, iters=iters, patches_per_synth=patches_per_synth, seed=seed)
+    textures = build_textures(params, scale=scale, root=root)
+    typer.echo(f"{len(textures['families'])} families x {n_synth} syntheses: {', '.join(textures['families'])}")
+
+
 @app.command()
 def train(
     out: Path = typer.Option(Path("runs/train"), help="Folder for the training state, metrics.csv and config."),
@@ -217,6 +244,43 @@ def analyze(
     typer.echo(f"unit {unit}: preferred vs STA r={a['preferred_vs_sta']:.2f}, vs one-hot r={a['preferred_vs_one_hot']:.2f}, "
                f"across seeds r={a['across_seeds_mean']:.2f}; best Gabor activation "
                f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
+
+
+@app.command("texture-units")
+def texture_units(
+    write_card: bool = typer.Option(False, "--write-card", help="Record the result in the model card's census."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    root: Optional[Path] = typer.Option(None, help="Texture cache folder (default: $MEISCOPE_DATA or ./data)."),
+) -> None:
+    """Which z2 units carry the texture family: decoding accuracy from z2, z1 and pixels, and per-unit ANOVA F,
+    eta² and one-unit accuracy (needs `meiscope data textures` first; builds it otherwise)."""
+    from .analysis.texture import ALPHA, MIN_ETA2, census_fields, texture_sensitivity
+    from .data.textures import TextureParams, build_textures
+    from .model.card import read_card
+    from .model.card import write_card as save_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+
+    folder = model or DEFAULT_MODEL_DIR
+    try:
+        tdvae = load_model(folder)
+        card = read_card(folder)
+    except (CheckpointError, FileNotFoundError) as exc:
+        fail(str(exc))
+    params = TextureParams()
+    textures = build_textures(params, scale=card["data"]["scale"], root=root)
+    result = texture_sensitivity(tdvae, textures["patches"], textures["families"])
+    acc = result["accuracy"]
+    typer.echo(f"decoding accuracy (chance {result['chance']:.2f}): z2 {acc['z2']:.3f}, z1 {acc['z1']:.3f}, "
+               f"pixels {acc['pixels']:.3f}; {int(result['sensitive'].sum())} texture-sensitive z2 units")
+    if write_card:
+        for record in card["metrics"]["units"]["census"]:
+            record.update(census_fields(result, record["unit"]))
+        card["metrics"]["texture"] = {"families": result["families"], "n_synth": params.n_synth,
+                                      "n_test": result["n_test"], "chance": result["chance"], "accuracy": acc,
+                                      "n_sensitive": int(result["sensitive"].sum()), "alpha": ALPHA,
+                                      "min_eta2": MIN_ETA2, "params": textures["params"]}
+        save_card(folder, card)
+        typer.echo(f"wrote the texture census into {folder}")
 
 
 # ---- activation maximisation -----------------------------------------------------------------------

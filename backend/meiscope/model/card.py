@@ -180,7 +180,33 @@ def render_markdown(card: dict) -> str:
         "shape, checked by `meiscope.load_model()`.",
         "",
     ]
+    lines += _texture_lines(card)
     return "\n".join(lines)
+
+
+def _texture_lines(card: dict) -> list[str]:
+    t = card["metrics"].get("texture")
+    if not t:
+        return []
+    census = card["metrics"]["units"]["census"]
+    top = sorted((r for r in census if "texture_eta2" in r), key=lambda r: -r["texture_eta2"])[:10]
+    acc = t["accuracy"]
+    return [
+        "## Texture sensitivity",
+        "",
+        f"Families: {', '.join(t['families'])} (Portilla-Simoncelli syntheses, `meiscope data textures`; "
+        f"{t['n_synth']} syntheses each, decoders tested on the held-out last synthesis, {t['n_test']} patches).",
+        f"Decoding accuracy (chance {t['chance']:.2f}): z2 means {acc['z2']:.3f}, z1 means {acc['z1']:.3f}, "
+        f"pixels {acc['pixels']:.3f}.",
+        f"{t['n_sensitive']} z2 units are texture-sensitive (ANOVA p < {t['alpha']:g}/250 and eta² >= {t['min_eta2']}); "
+        "the census records each unit's F, eta² and one-unit decoding accuracy.",
+        "",
+        "| unit | status | eta² | F | one-unit accuracy |",
+        "|---|---|---|---|---|",
+        *[f"| {r['unit']} | {r['status']} | {r['texture_eta2']:.3f} | {r['texture_f']:.1f} | {r['texture_accuracy']} |"
+          for r in top],
+        "",
+    ]
 
 
 def write_card(folder: Path, card: dict) -> None:
