@@ -46,7 +46,9 @@ function writeConfig(config) {
 
 function showOutputs() {
   for (const out of form.querySelectorAll("output")) out.value = out.previousElementSibling.value;
-  document.body.classList.toggle("transform", form.elements["method"].value.startsWith("transform"));
+  const method = form.elements["method"].value;
+  document.body.classList.toggle("transform", method.startsWith("transform"));
+  document.body.classList.toggle("distribution", method.endsWith("distribution"));
 }
 
 function saveHash() {
@@ -183,6 +185,14 @@ function showFrame(packedFrame) {
   heatmap("plot-spectrum", frame.spectra[0], "Viridis", false);
   if (frame.arrays.kernels) heatmap("plot-kernel", frame.arrays.kernels[0]);
   if (frame.arrays.inputs) heatmap("plot-raw", frame.arrays.inputs[0]);
+  if (frame.arrays.sigma && Array.isArray(frame.arrays.sigma[0])) heatmap("plot-sigma", frame.arrays.sigma[0], "Viridis", false);
+  $("#samples-panel").hidden = frame.images.length < 2;
+  if (frame.images.length > 1) {
+    const strip = $("#samples");
+    while (strip.children.length < frame.images.length) strip.append(document.createElement("canvas"));
+    while (strip.children.length > frame.images.length) strip.lastChild.remove();
+    frame.images.forEach((img, i) => drawCanvas(strip.children[i], img));
+  }
   for (const k of CURVES) {
     const v = frame.metrics[k][0];
     if (v !== null && v !== undefined) { state.curves[k].x.push(frame.step); state.curves[k].y.push(v); }

@@ -141,6 +141,15 @@ def test_stop_rerun_pin_two_runs_and_errors(page):
     assert sum(n.endswith("/config.json") for n in names) == 2
     assert sum(n.endswith("figures/kernels.svg") for n in names) == 1  # only the transform run has kernels
 
+    page.select_option("select[name='method']", "distribution")  # samples and sigma panels
+    page.fill("input[name='samples']", "3")
+    page.fill("input[name='optimizer.lr']", "0.01")
+    page.fill("input[name='steps']", "20")
+    page.click("#run")
+    _wait_status(page, "completed")
+    assert page.locator("#samples canvas").count() == 3 and page.locator("#plot-sigma").is_visible()
+    assert len(page.evaluate("document.getElementById('plot-sigma').data[0].z")) == 40
+
     page.fill("input[name='optimizer.lr']", "500")
     page.click("#run")
     page.wait_for_selector("#error:not([hidden])")
