@@ -84,6 +84,9 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     page.select_option("#filter", "collapsed")
     collapsed = page.locator(".tile").count()
     assert 0 < collapsed < 250
+    sensitive = page.evaluate("fetch('/api/units').then(r => r.json()).then(us => us.filter(u => u.texture_sensitive).length)")
+    page.select_option("#filter", "texture")
+    assert page.locator(".tile").count() == sensitive
     page.select_option("#filter", "all")
     page.focus("#grid")  # keyboard: move right once and pick that unit
     second = page.locator(".tile").nth(1).get_attribute("data-unit")
