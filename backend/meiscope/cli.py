@@ -283,6 +283,40 @@ def texture_units(
         typer.echo(f"wrote the texture census into {folder}")
 
 
+@app.command()
+def reproduce(
+    out: Path = typer.Option(Path("docs"), help="Where FINDINGS.md and figures/ go."),
+    steps: int = typer.Option(200, min=5, max=5000, help="Steps of every run."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+) -> None:
+    """Measure the thesis' findings F1-F16 on the model (10 units: the 5 most and 5 least texture-sensitive
+    active ones) and write FINDINGS.md with numbers, verdicts and figures."""
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from .analysis.findings import Experiments, render_findings
+    from .model.card import read_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, atomic_write_text, load_model
+
+    folder = model or DEFAULT_MODEL_DIR
+    try:
+        tdvae = load_model(folder)
+        card = read_card(folder)
+    except (CheckpointError, FileNotFoundError) as exc:
+        fail(str(exc))
+    started = time.perf_counter()
+    experiments = Experiments(tdvae, card, out, steps=steps)
+    with tqdm(total=11, desc="experiments", unit="exp") as bar:
+        findings = experiments.all(progress=lambda name: bar.update(1))
+    seconds = time.perf_counter() - started
+    atomic_write_text(out / "FINDINGS.md", render_findings(findings, experiments, seconds))
+    atomic_write_text(out / "findings.json", json.dumps([f.__dict__ for f in findings], indent=1, default=float))
+    verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "mixed", "disagrees")}
+    typer.echo(f"wrote {out / 'FINDINGS.md'}: {verdicts} in {seconds / 60:.1f} min")
+
+
 # ---- activation maximisation -----------------------------------------------------------------------
 def _option_doc(name: str) -> str:
     from .engine.options import option_table

@@ -54,15 +54,16 @@ def synthesize(target: np.ndarray, iters: int, seed: int) -> np.ndarray:
     """One Portilla-Simoncelli synthesis (coarse-to-fine metamer from noise) of a target image in [0, 1]."""
     import plenoptic as po
 
-    x = torch.as_tensor(target)[None, None]
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # minutes an image on this CPU: use a GPU when there is one
+    x = torch.as_tensor(target)[None, None].to(device)
     # 4 scales need 128 px and more; smaller images (quick tests) get fewer
-    model = po.models.PortillaSimoncelli(x.shape[-2:], n_scales=min(4, int(np.log2(target.shape[-1])) - 3))
+    model = po.models.PortillaSimoncelli(x.shape[-2:], n_scales=min(4, int(np.log2(target.shape[-1])) - 3)).to(device)
     metamer = po.MetamerCTF(x, model, coarse_to_fine="together")
     generator = torch.Generator().manual_seed(seed)
-    start = torch.rand(x.shape, generator=generator) * 0.2 + float(x.mean())
+    start = (torch.rand(x.shape, generator=generator) * 0.2 + float(x.mean())).to(device)
     metamer.setup(initial_image=start, optimizer_kwargs={"lr": 0.02, "amsgrad": True})
     metamer.synthesize(max_iter=iters, store_progress=False, change_scale_criterion=None, ctf_iters_to_check=7)
-    return metamer.metamer.detach()[0, 0].numpy()
+    return metamer.metamer.detach()[0, 0].cpu().numpy()
 
 
 def cut(images: np.ndarray, n: int, rng: np.random.Generator, patch: int = 40) -> np.ndarray:

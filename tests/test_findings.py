@@ -1,0 +1,20 @@
+"""meiscope reproduce: every finding F1-F16 is measured and gets a verdict, a short run on the shipped model."""
+
+from typer.testing import CliRunner
+
+from meiscope.cli import app
+
+
+def test_reproduce_measures_all_sixteen_findings(tmp_path):
+    import json
+
+    result = CliRunner().invoke(app, ["reproduce", "--steps", "8", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert [f["id"] for f in findings] == [f"F{i}" for i in range(1, 17)]
+    assert {f["verdict"] for f in findings} <= {"agrees", "mixed", "disagrees"}
+    text = (tmp_path / "FINDINGS.md").read_text()
+    assert "Not measured yet" not in text and text.count("| F") == 16
+    for f in findings:
+        if f["figure"]:
+            assert (tmp_path / f["figure"]).is_file()
