@@ -246,6 +246,18 @@ def analyze(
                f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
 
 
+def _model_and_card(model: Optional[Path]):
+    """(folder, model, card) of a checkpoint folder (default: the shipped one); a user error exits 2."""
+    from .model.card import read_card
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+
+    folder = model or DEFAULT_MODEL_DIR
+    try:
+        return folder, load_model(folder), read_card(folder)
+    except (CheckpointError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+
 @app.command("texture-units")
 def texture_units(
     write_card: bool = typer.Option(False, "--write-card", help="Record the result in the model card's census."),
@@ -256,16 +268,9 @@ def texture_units(
     eta² and one-unit accuracy (needs `meiscope data textures` first; builds it otherwise)."""
     from .analysis.texture import ALPHA, MIN_ETA2, census_fields, texture_sensitivity
     from .data.textures import TextureParams, build_textures
-    from .model.card import read_card
     from .model.card import write_card as save_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
 
-    folder = model or DEFAULT_MODEL_DIR
-    try:
-        tdvae = load_model(folder)
-        card = read_card(folder)
-    except (CheckpointError, FileNotFoundError) as exc:
-        fail(str(exc))
+    folder, tdvae, card = _model_and_card(model)
     params = TextureParams()
     textures = build_textures(params, scale=card["data"]["scale"], root=root)
     result = texture_sensitivity(tdvae, textures["patches"], textures["families"])
@@ -297,15 +302,9 @@ def reproduce(
     from tqdm import tqdm
 
     from .analysis.findings import Experiments, render_findings
-    from .model.card import read_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, atomic_write_text, load_model
+    from .model.checkpoint import atomic_write_text
 
-    folder = model or DEFAULT_MODEL_DIR
-    try:
-        tdvae = load_model(folder)
-        card = read_card(folder)
-    except (CheckpointError, FileNotFoundError) as exc:
-        fail(str(exc))
+    _, tdvae, card = _model_and_card(model)
     started = time.perf_counter()
     experiments = Experiments(tdvae, card, out, steps=steps)
     with tqdm(total=11, desc="experiments", unit="exp") as bar:
