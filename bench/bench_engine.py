@@ -54,7 +54,6 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=250, help="single-unit runs to time (scaled to 250)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     model = load_model()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, unit {UNIT}, {STEPS} steps\n")
 

@@ -4,7 +4,7 @@
 const $ = (sel) => document.querySelector(sel);
 const state = {
   units: [], atlasActivation: null, thumbnails: {}, selected: null, focused: 0,
-  ws: null, run: null, curves: null, lastFrame: null, presets: {}, pinned: [], history: [],
+  ws: null, run: null, curves: null, lastFrame: null, presets: {}, pinned: [],
 };
 
 // ---- config <-> form ---------------------------------------------------------------------------
@@ -272,7 +272,6 @@ async function startRun() {
 }
 
 function addHistory(run, message) {
-  state.history.push(run);
   const li = document.createElement("li");
   const act = message.final ? message.final.activation[0].toFixed(3) : "–";
   li.textContent = `${run.id}: unit ${run.config.unit}, ${run.config.method}, ${message.step} steps, ${message.status}, activation ${act}`;

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from .engine.figures import write_figures, write_sheet
-from .engine.result import Run
+from .engine.result import METRICS, Run
 from .plotting import FIGURE_LOCK
 
 FORMATS = ("png", "svg", "pdf")
@@ -36,7 +36,7 @@ Runs: {names}
 def metrics_csv(run: Run) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    names = ["activation", "runner_up", "runner_up_unit", "elbo", "objective"]
+    names = list(METRICS)
     writer.writerow(["step", "unit", "sample", *names])
     for step in range(len(run.metrics["activation"])):
         for i, row in enumerate(run.rows):

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..engine import AMConfig, Run, run
 from ..engine.options import merge
-from ..engine.regularisers import jitter
 from ..model.tdvae import TDVAE
 from ..plotting import FIGURE_LOCK, image_grid, plt
 from .gabor import fit_gabor
 from .onehot import one_hot_synthesis
+from .probes import shift_map
+from .report import correlation
 from .sta import spike_triggered_average, unit_response
 
 BASE = {"steps": 200, "elbo_every": 10, "snapshot_every": 200}
@@ -48,15 +48,9 @@ def hf_fraction(images: np.ndarray, cutoff: float = 8.0) -> np.ndarray:
     return power[..., high].sum((-1)) / power.reshape(*power.shape[:-2], -1).sum(-1)
 
 
-@torch.no_grad()
 def shifted_activation(model: TDVAE, images: np.ndarray, units: list[int], radius: int = 3) -> np.ndarray:
     """Per image: its unit's mean activation over all circular shifts up to `radius` px."""
-    offsets = torch.tensor([(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)])
-    out = []
-    for img, u in zip(images, units):
-        x = torch.as_tensor(img).view(1, 1, 40, 40).expand(len(offsets), 1, 40, 40)
-        out.append(float(model.readout(jitter(x, offsets), units=[u])[:, 0].mean()))
-    return np.array(out)
+    return np.array([shift_map(unit_response(model, [u]), img, radius).mean() for img, u in zip(images, units)])
 
 
 def last_elbo(r: Run) -> np.ndarray:
@@ -239,7 +233,7 @@ class Experiments:
                           "adam": {"name": "adam", "lr": 0.01}}.items():
             r = self.go(method="transform_distribution", samples=2, optimizer=opt)
             pairs = r.images.reshape(len(self.units), 2, -1)
-            consistency[name] = float(np.mean([np.corrcoef(a, b)[0, 1] for a, b in pairs]))
+            consistency[name] = float(np.mean([correlation(a, b) for a, b in pairs]))
         fig = self.figure("F10_transform", [("no ELBO", bare.images), ("ELBO 0.01", guided.images)])
         return [
             Finding("F10", "Transform AM converges fast; without the ELBO term it finds out-of-distribution inputs.",
@@ -265,8 +259,8 @@ class Experiments:
             if k == 9:
                 kamp = np.abs(np.fft.fft2(r.arrays["kernels"][:, 0], s=(40, 40)))
                 iamp = np.abs(np.fft.fft2(r.arrays["inputs"]))
-                kernels_vs = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(amp, kamp)]
-                inputs_vs = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(amp, iamp)]
+                kernels_vs = [correlation(a, b) for a, b in zip(amp, kamp)]
+                inputs_vs = [correlation(a, b) for a, b in zip(amp, iamp)]
         falls = peaks[5] > peaks[9] > peaks[13]
         fig = self.figure("F12_kernel_size", [(f"kernel {k}", r.images) for k, r in runs.items()])
         return [
@@ -304,7 +298,7 @@ class Experiments:
                  for init in ("one_hot", "prior_mean", "prior_sample")}
         pixel = self.go(pre={"jitter": 2})
         z1 = self.go(method="latent_z1", pre={"jitter": 2})
-        similar = float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(pixel.images, z1.images)]))
+        similar = float(np.mean([correlation(a, b) for a, b in zip(pixel.images, z1.images)]))
         only_one_hot = table["one_hot"] > 1 > max(table["prior_mean"], table["prior_sample"])
         parts = [only_one_hot, similar > 0.5]
         return Finding("F16", "Latent AM in z2 works only with a scaled one-hot start; latent AM in z1 approaches pixel AM.",

@@ -23,7 +23,7 @@ from .objectives import ObjectiveBank
 from .optimizers import build_optimizer, set_lr
 from .parameterizations import Latent, build
 from .randomness import RowRandom
-from .result import Frame, Run
+from .result import METRICS, Frame, Run
 
 
 class CancelFlag(Protocol):
@@ -62,6 +62,10 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     target_of_row = torch.arange(len(objectives), device=device).repeat_interleave(samples)
     target_of_image = target_of_row.repeat_interleave(draws)
 
+    def per_row(t: Tensor) -> Tensor:
+        """Mean over each row's draws (images come row by row, `draws` at a time)."""
+        return t if draws == 1 else t.view(rows, draws, *t.shape[1:]).mean(1)
+
     steps = config.steps
     sched_rng = np.random.default_rng([config.seed, 7])
     lr = schedules.values(config.optimizer.lr, steps, sched_rng)
@@ -80,7 +84,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     x_is_current = draws == 1 and not (isinstance(param, Latent) and param.sample_z1)
     params = [p for p in param.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
-    history: dict[str, list[Tensor]] = {"activation": [], "runner_up": [], "runner_up_unit": [], "elbo": [], "objective": []}
+    history: dict[str, list[Tensor]] = {name: [] for name in METRICS}
     nan_rows = torch.full((rows,), float("nan"), device=device)
     best_objective = torch.full((rows,), float("-inf"), device=device)
     best_images = torch.zeros(rows, 1, 40, 40, device=device)
@@ -99,7 +103,6 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         from tqdm import tqdm
 
         bar = tqdm(total=steps, desc=f"{config.method} x{rows}", unit="step", leave=False)
-    step = 0
     for step in range(steps):
         if cancel is not None and cancel.is_set():
             status = "cancelled"
@@ -130,7 +133,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             objective = objective - float(l1_w[step]) * R.l1(x)
         if l2_w[step] > 0:
             objective = objective - float(l2_w[step]) * R.l2(x)
-        objective_row = objective if draws == 1 else objective.view(rows, draws).mean(1)
+        objective_row = per_row(objective)
         if div_w[step] > 0 and samples > 1:
             spread = x if draws == 1 else param.current()
             objective_row = objective_row + float(div_w[step]) * R.diversity(spread, samples, config.diversity.metric)
@@ -138,11 +141,8 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         # ---- current input and metrics (before the update: they describe x at this step) ----
         with torch.no_grad():
             current = x.detach() if x_is_current else param.current().detach()
-            act_row = activation.detach() if draws == 1 else activation.detach().view(rows, draws).mean(1)
-            main = readouts[bank.main_key].detach()
-            if draws > 1:
-                main = main.view(rows, draws, -1).mean(1)
-            ru_value, ru_unit = bank.runner_up({bank.main_key: main}, target_of_row)
+            act_row = per_row(activation.detach())
+            ru_value, ru_unit = bank.runner_up(per_row(readouts[bank.main_key].detach()), target_of_row)
             if elbo_value is not None and x_is_current:
                 elbo_row = elbo_value.detach()
             elif config.elbo_every and step % config.elbo_every == 0:

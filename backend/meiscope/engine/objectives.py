@@ -121,7 +121,8 @@ class ObjectiveBank:
         return total
 
     @torch.no_grad()
-    def runner_up(self, readouts: dict[tuple[str, str], Tensor], target_of_row: Tensor) -> tuple[Tensor, Tensor]:
-        """(value, unit) of the largest posterior mean among the other units of the main layer, (B,) each."""
-        masked = readouts[self.main_key].masked_fill(self.excluded.index_select(0, target_of_row), float("-inf"))
+    def runner_up(self, main: Tensor, target_of_row: Tensor) -> tuple[Tensor, Tensor]:
+        """(value, unit) of the largest posterior mean among the other units of the main layer, (B,) each;
+        main: the readout self.main_key, (B, layer size)."""
+        masked = main.masked_fill(self.excluded.index_select(0, target_of_row), float("-inf"))
         return masked.max(-1)

@@ -53,7 +53,7 @@ def option_table(model: type[BaseModel] = AMConfig, prefix: str = "") -> list[tu
             rows += option_table(type(default), f"{prefix}{name}.")
             continue
         allowed = _choices(info) or _bounds(info)
-        if name in ("lr", "gamma", "elbo_weight", "tv", "l1", "l2", "weight", "blur_sigma", "tv_denoise"):
+        if isinstance(info.json_schema_extra, dict):  # set by schedules.bounded: the field takes a schedule
             allowed += " or a schedule"
         rows.append((prefix + name, json.dumps(default), allowed, info.description or ""))
     return rows

@@ -14,7 +14,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.restoration import denoise_tv_chambolle
 from torch import Tensor
 
 # ---- R_pre --------------------------------------------------------------------------------------
@@ -152,6 +151,8 @@ def bilateral(x: Tensor, sigma_spatial: float, sigma_value: float) -> Tensor:
 
 def tv_denoise(x: Tensor, weight: float) -> Tensor:
     """Chambolle's total-variation denoising (scikit-image), each image on its own."""
+    from skimage.restoration import denoise_tv_chambolle  # imported here: it pulls in scipy.stats (~1 s)
+
     n, c, h, w = x.shape
     arr = x.detach().reshape(n * c, h, w).cpu().numpy()
     out = denoise_tv_chambolle(arr, weight=weight, channel_axis=0)

@@ -190,16 +190,13 @@ class TDVAE(nn.Module):
         if h is None:
             h = self.enc_a(xf)
         mu2, s2 = self.z2_posterior_from_h(h)
-        if noise is None:
-            z2 = sample_normal(mu2, s2, generator)
-        else:
-            z2 = mu2 + s2 * noise[0]
+        if noise is None:  # the same draws, in the same order, as sampling z2 and then z1
+            kw = {"generator": generator, "device": mu2.device, "dtype": mu2.dtype}
+            noise = (torch.randn(mu2.shape, **kw), torch.rand((len(mu2), Z1_DIM), **kw) - 0.5)
+        z2 = mu2 + s2 * noise[0]
         mu1, b1 = self.z1_posterior_from_h(h, z2)
         pmu1, pb1 = self.z1_prior(z2)
-        if noise is None:
-            z1 = sample_laplace(mu1, b1, generator)
-        else:
-            z1 = laplace_from_uniform(mu1, b1, noise[1])
+        z1 = laplace_from_uniform(mu1, b1, noise[1])
         x_mean = self.decoder(z1)
         log_lik = (
             -0.5 * ((xf - x_mean) / OBS_STD).square().sum(-1) - X_DIM * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))

@@ -8,7 +8,6 @@ gets the newest frame of a run instead of a backlog.
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import tempfile
 from collections import deque
@@ -32,7 +31,7 @@ from ..export import write_export
 from .atlas import Atlas
 from ..analysis.report import analyze_unit, report_panels, split_arrays
 from ..data import build_split
-from .encode import MAX_ROWS, encode_frame, pack
+from .encode import MAX_ROWS, encode_frame, finite, pack
 from .jobs import Job, JobManager, new_run_id
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
@@ -204,7 +203,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         out["queue_position"] = jobs().queue_position(job)
         if job.result is not None:
             out["images"] = np.round(job.result.images[:MAX_ROWS].astype(np.float64), 4).tolist()
-            out["metrics"] = {k: [[None if not math.isfinite(v) else v for v in row] for row in vals[:, :MAX_ROWS].tolist()]
+            out["metrics"] = {k: [finite(row) for row in vals[:, :MAX_ROWS].tolist()]
                               for k, vals in job.result.metrics.items()}
         return out
 

@@ -26,7 +26,7 @@ def decode_array(packed: dict) -> np.ndarray:
     return np.frombuffer(base64.b64decode(packed["b64"]), dtype="<f4").reshape(packed["shape"])
 
 
-def _finite(values: list[float]) -> list[float | None]:
+def finite(values: list[float]) -> list[float | None]:
     """JSON has no NaN: an unmeasured value (the ELBO between measurements) becomes null."""
     return [None if (v is None or not math.isfinite(v)) else v for v in values]
 
@@ -39,7 +39,7 @@ def encode_frame(frame: Frame, run_id: str) -> dict:
         "run_id": run_id,
         "step": frame.step,
         "steps": frame.steps,
-        "metrics": {k: _finite(v) for k, v in frame.metrics.items()},
+        "metrics": {k: finite(v) for k, v in frame.metrics.items()},
         "images": pack(images),
         "spectra": pack(np.log10(amplitude_spectrum(images) + 1e-6)),
     }

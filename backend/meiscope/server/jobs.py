@@ -42,7 +42,7 @@ class Job:
 
     def summary(self) -> dict:
         out = {"run_id": self.id, "status": self.status, "step": self.step, "steps": self.config.steps,
-               "rows": len(self.config.units) * self.config.samples if self.config.objective is None else self.config.samples,
+               "rows": len(self.config.objectives) * self.config.samples,
                "created": self.created, "config": self.config.model_dump(mode="json"), "error": self.error}
         if self.result is not None and len(self.result.metrics["activation"]):
             m = self.result.metrics
