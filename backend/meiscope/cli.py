@@ -19,6 +19,11 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+def check_device(device: str) -> None:
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
 @data_app.command("natural")
 def data_natural(
     n: int = typer.Option(640_000, min=1024, max=10_000_000, help="Training patches."),
@@ -90,8 +95,7 @@ def train(
     from .train import TrainConfig
     from .train import train as run_training
 
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    check_device(device)
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
                          beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
                          clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
@@ -383,8 +387,7 @@ def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, sets
         config = build_config(defaults, file_layer, flags, *(parse_assignment(s) for s in sets))
     except ConfigError as exc:
         fail(str(exc))
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    check_device(device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:

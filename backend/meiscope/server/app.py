@@ -26,6 +26,7 @@ from ..engine import AMConfig, Frame, run
 from ..engine.options import describe_error
 from ..model.card import read_card
 from ..model.checkpoint import DEFAULT_MODEL_DIR, load_model
+from ..model.tdvae import Z2_DIM
 from ..engine.presets import PRESETS
 from ..export import write_export
 from .atlas import Atlas
@@ -137,7 +138,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     @app.get("/api/units")
     def units() -> list[dict]:
         if not app.state.card:
-            return [{"unit": i, "status": "unknown"} for i in range(250)]
+            return [{"unit": i, "status": "unknown"} for i in range(Z2_DIM)]
         return app.state.card["metrics"]["units"]["census"]
 
     analyses: dict[int, dict] = {}
@@ -156,8 +157,8 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     async def unit_analysis(unit: int) -> dict:
         """Every view of a z2 unit (preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
         held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then cached."""
-        if not 0 <= unit < 250:
-            raise HTTPException(422, f"unit must lie in 0..249, got {unit}")
+        if not 0 <= unit < Z2_DIM:
+            raise HTTPException(422, f"unit must lie in 0..{Z2_DIM - 1}, got {unit}")
         if unit not in analyses:
             analyses[unit] = await asyncio.to_thread(analysis_payload, unit)
         return analyses[unit]

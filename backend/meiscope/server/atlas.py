@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import threading
 from pathlib import Path
 
@@ -78,7 +77,7 @@ class Atlas:
 
     def summary(self) -> dict:
         out = {"status": self.status, "step": self.step, "steps": self.config.steps, "error": self.error,
-               "config": json.loads(self.config.model_dump_json(exclude={"unit"}))}
+               "config": self.config.model_dump(mode="json", exclude={"unit"})}
         if self.run is not None:
             out["activation"] = np.round(self.run.final_activation.astype(np.float64), 4).tolist()
         return out
