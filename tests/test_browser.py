@@ -116,7 +116,7 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
 
 def test_stop_rerun_pin_two_runs_and_errors(page):
     page.click(".tile[data-unit='94']")
-    page.fill("input[name='steps']", "100000")
+    page.fill("input[name='steps']", "10000")
     page.click("#run")
     _wait_status(page, "running")
     page.wait_for_function("document.getElementById('plot-input').data !== undefined")

@@ -58,7 +58,8 @@ def test_bad_run_config_is_422_naming_the_field(client):
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["loc"][:3] == ["body", "grad", "gamma"] and "[0, 4]" in detail["msg"]
-    assert client.get("/api/runs/nope").status_code == 404
+    assert client.get("/api/runs/0123456789ab").status_code == 404
+    assert client.get("/api/runs/nope").status_code == 422  # not a run id at all
 
 
 def _receive_until(ws, kind):
@@ -94,20 +95,20 @@ def test_websocket_stop_cancels_and_the_connection_stays_usable(client):
         assert error["type"] == "error" and "optimizer.lr" in error["message"]
         ws.send_json({"type": "pause"})
         assert ws.receive_json()["type"] == "error"
-        ws.send_json({"type": "start", "config": {"unit": 3, "steps": 100000, "snapshot_every": 1}})
+        ws.send_json({"type": "start", "config": {"unit": 3, "steps": 10000, "snapshot_every": 1}})
         started = ws.receive_json()
         assert started["type"] == "started"
         ws.receive_json()  # a first frame: the run is going
         ws.send_json({"type": "stop"})
         done = _receive_until(ws, "done")[-1]
-        assert done["status"] == "cancelled" and done["step"] < 100000
+        assert done["status"] == "cancelled" and done["step"] < 10000
         ws.send_json({"type": "start", "config": {"unit": 4, "steps": 3}})
         assert _receive_until(ws, "done")[-1]["status"] == "completed"
 
 
 def test_disconnect_cancels_the_run(client):
     with client.websocket_connect("/ws/runs") as ws:
-        ws.send_json({"type": "start", "config": {"unit": 7, "steps": 100000, "snapshot_every": 1}})
+        ws.send_json({"type": "start", "config": {"unit": 7, "steps": 10000, "snapshot_every": 1}})
         run_id = ws.receive_json()["run_id"]
         ws.receive_json()
     assert _wait_finished(client, run_id)["status"] == "cancelled"
@@ -149,5 +150,6 @@ def test_export_zip_holds_figures_configs_arrays_and_metrics(client):
     assert f"{ids[1]}/figures/kernels.pdf" in names and f"{ids[0]}/figures/kernels.pdf" not in names
     assert {"sheet.png", "sheet.svg", "sheet.pdf"} <= names and ids[0] in readme
     assert len(rows) == 5 * 2 and {r["unit"] for r in rows} == {"3", "4"}
-    assert client.get("/api/runs/nope/export").status_code == 404
+    assert client.get("/api/runs/0123456789ab/export").status_code == 404
+    assert client.get("/api/runs/nope/export").status_code == 422
     assert client.get("/api/export?ids=").status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional
@@ -162,14 +164,33 @@ def info(
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. Any address but loopback needs a token."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
     runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
     max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
     cache_dir: Path = typer.Option(Path("cache"), help="Where the unit atlas is cached (built on first start)."),
+    token: Optional[str] = typer.Option(None, envvar="MEISCOPE_TOKEN",
+                                        help="Access token (16-128 URL-safe characters, or 'generate'): every "
+                                             "request then needs it. Required when --host is not loopback."),
 ) -> None:
     """Start the dashboard server (REST API, websocket runs, and the page when frontend/ is present)."""
+    import secrets
+
+    from .server.guard import LOOPBACK_HOSTS, is_loopback
+
+    if token == "generate":
+        token = secrets.token_urlsafe(24)
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,128}", token):
+        fail("--token must be 16 to 128 characters from A-Z a-z 0-9 . _ ~ - (or 'generate')")
+    loopback = is_loopback(host)
+    if not loopback and token is None:
+        fail(f"refusing to serve on {host}, which other machines can reach, without a token: "
+             "add --token generate (or set MEISCOPE_TOKEN)")
+    _check_writable(cache_dir, "--cache-dir")
+    if runs_dir is not None:
+        _check_writable(runs_dir, "--runs-dir")
+
     import uvicorn
 
     from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
@@ -179,8 +200,27 @@ def serve(
         load_model(model or DEFAULT_MODEL_DIR)  # fail here, with one line, rather than inside the server
     except CheckpointError as exc:
         fail(str(exc))
-    typer.echo(f"meiscope: http://{host}:{port}  (API docs at /docs)")
-    uvicorn.run(create_app(model, runs_dir, max_running, cache_dir), host=host, port=port, log_level="warning")
+    if not loopback:
+        typer.echo(f"warning: serving on {host}: anyone who can reach this port and has the token can run "
+                   "jobs on this machine", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"meiscope: http://{shown}:{port}/{'?token=' + token if token else ''}  (API docs at /docs)")
+    app_ = create_app(model, runs_dir, max_running, cache_dir, token=token,
+                      allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    """A folder the server will write to: made now, so that a read-only or full disk is one clear line."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as f:
+            f.write(b"x" * 4096)
+            f.flush()
+    except OSError as exc:
+        fail(f"{option} {folder} is not writable: {exc.strerror or exc}")
 
 
 @app.command()
@@ -473,8 +513,112 @@ def _card_or_none(model: Optional[Path]) -> Optional[dict]:
         return None
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+# ---- sweeps --------------------------------------------------------------------------------------
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., help="Sweep spec (YAML): base config, axes and units; see README 'Sweeps'."),
+    out: Path = typer.Option(Path("runs/sweeps"), help="Sweeps folder: the sweep is stored in OUT/<name>."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the tasks on Ray: 'local' (Ray on this machine), "
+                                      "'auto' (the cluster this machine joined) or the head's HOST:6379."),
+    batch_size: Optional[int] = typer.Option(None, min=1, max=100_000, help="Units per task (default: the spec's "
+                                             "batch_size, else all units of a config in one engine call)."),
+    formats: str = typer.Option("png,svg,pdf", help="Formats of the grid sheets (comma-separated)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate the spec and print the plan; run nothing."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40); "
+                                         "with --ray it must exist at this path on every node."),
+    device: str = typer.Option("auto", help="Local backend: auto (CUDA when present), cpu, cuda or cuda:N."),
+) -> None:
+    """Run a grid of AM runs (units x values of config fields), resumably: runs already stored under their
+    config hash are skipped. Writes every run, summary.csv/json and grid sheets (rows of units, columns of
+    an axis)."""
+    from .engine.options import ConfigError
+    from .sweep import SweepStore, expand, plan, read_spec, run_sweep
+
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not chosen or not set(chosen) <= {"png", "svg", "pdf"}:
+        fail(f"--formats takes png, svg and pdf, got {formats!r}")
+    try:
+        expansion = expand(read_spec(spec), _card_or_none(model))
+    except ConfigError as exc:
+        fail(str(exc))
+    tasks = plan(expansion, SweepStore(out, expansion.name), batch_size or expansion.spec.batch_size)
+    todo = sum(len(t.config.units) for t in tasks)
+    typer.echo(f"sweep {expansion.name}: {len(expansion.points)} config(s) x {len(expansion.units)} unit(s) = "
+               f"{expansion.n_runs} runs; {expansion.n_runs - todo} stored, {todo} to run in {len(tasks)} task(s)"
+               f"{' on Ray (' + ray + ')' if ray else ''}")
+    if dry_run:
+        for point in expansion.points:
+            typer.echo("  " + (", ".join(f"{a}={v}" for a, v in point.values.items()) or "base config"))
+        return
+    loaded = None
+    if tasks and ray is None:
+        import torch
+
+        from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+
+        check_device(device)
+        try:
+            loaded = load_model(model or DEFAULT_MODEL_DIR)
+        except CheckpointError as exc:
+            fail(str(exc))
+        loaded = loaded.to("cuda" if device == "auto" and torch.cuda.is_available() else
+                           "cpu" if device == "auto" else device)
+    elif tasks:
+        try:
+            import ray as _ray  # noqa: F401  (only to say clearly when it is missing)
+        except ImportError:
+            fail("--ray needs Ray: pip install 'ray>=2.9'")
+    result = run_sweep(expansion, root=out, model_dir=model, model=loaded, ray_address=ray,
+                       batch_size=batch_size, formats=chosen)
+    for error in result.errors:
+        typer.echo(f"failed: {error}", err=True)
+    typer.echo(f"stored {result.stored} run(s) in {result.wall_s:.1f} s; {result.folder}/summary.csv, "
+               f"sheets/ ({len(result.sheets)} files)")
+    if result.errors:
+        typer.echo(f"error: {len(result.errors)} task(s) failed after their retries; run the same command "
+                   "again to retry them (stored runs are skipped)", err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def sweeps(out: Path = typer.Option(Path("runs/sweeps"), help="Sweeps folder.")) -> None:
+    """List the stored sweeps: axes, units and how many of their runs are stored."""
+    from .sweep.store import SweepStore, list_sweeps
+
+    names = list_sweeps(out)
+    if not names:
+        typer.echo(f"no sweeps in {out}")
+    for name in names:
+        store = SweepStore(out, name)
+        manifest = store.manifest()
+        ids = [rid for p in manifest["points"] for rid in p["run_ids"]]
+        axes = ", ".join(f"{a} ({len(v)})" for a, v in manifest["axes"].items()) or "no axes"
+        typer.echo(f"{name}: {len(manifest['units'])} units x {axes}; {sum(map(store.has, ids))}/{len(ids)} runs stored")
+
+
+def main() -> None:  # pragma: no cover - console entry point (tested through a subprocess)
+    """Run the command; a usage error (a bad option or argument) is one line and exit code 2."""
+    try:  # typer 0.2x carries its own copy of click
+        from typer._click import exceptions as errors
+    except ImportError:
+        from click import exceptions as errors
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="meiscope", standalone_mode=False)
+    except errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        code = 0
+    except errors.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        typer.echo(f"error: {exc.format_message()}{where}", err=True)
+        code = 2
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

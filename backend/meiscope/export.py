@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .atomic import clean_leftovers, partial_prefix
 from .engine.figures import write_figures, write_sheet
 from .engine.result import METRICS, Run
 from .plotting import FIGURE_LOCK
@@ -62,7 +63,8 @@ def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str,
         with FIGURE_LOCK:
             write_sheet(list(runs.items()), root / "sheet.png", formats)
         (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs)))
-        fd, partial = tempfile.mkstemp(prefix=f".{zip_path.name}.", dir=zip_path.parent)
+        clean_leftovers(zip_path.parent)
+        fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)
         os.close(fd)
         try:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:

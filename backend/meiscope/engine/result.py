@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import clean_leftovers, old_name, partial_prefix
 from .config import AMConfig
 
 METRICS = ("activation", "runner_up", "runner_up_unit", "elbo", "objective")
@@ -59,10 +60,12 @@ class Run:
     # ---- files --------------------------------------------------------------------------------
     def save(self, directory: str | Path, figures: bool = False) -> Path:
         """Write run.json + arrays.npz (and figures/*.png) into `directory`, atomically: the files are
-        written to a temporary folder beside it that replaces `directory` only when complete."""
+        written to a hidden partial folder beside it that replaces `directory` only when complete (see
+        meiscope.atomic: a writer killed mid-save leaves only a partial that the next writer removes)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        clean_leftovers(directory.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(directory), dir=directory.parent))
         try:
             arrays = {"images": self.images, "best_images": self.best_images, "best_step": self.best_step,
                       "snapshots": self.snapshots, "snapshot_steps": self.snapshot_steps}
@@ -80,7 +83,7 @@ class Run:
             os.chmod(tmp, 0o755)
             old = None
             if directory.exists():
-                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+                old = old_name(directory)
                 os.replace(directory, old)
             os.replace(tmp, directory)
             if old is not None:

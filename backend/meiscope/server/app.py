@@ -3,20 +3,27 @@
 One model is loaded at start-up and shared by every run. Torch work runs in the JobManager's threads; the
 event loop only moves messages. Over the websocket, control messages arrive in order and a slow client
 gets the newest frame of a run instead of a backlog.
+
+Every input has a bound (AMConfig's own, then the server's limits in limits.py): a violation is a 422 or
+an `error` message naming the field, a full server a 429 or an `error` with code "busy". guard.py decides
+who may connect at all (token, host, origin).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
@@ -33,11 +40,15 @@ from .atlas import Atlas
 from ..analysis.report import analyze_unit, report_panels, split_arrays
 from ..data import build_split
 from .encode import MAX_ROWS, encode_frame, finite, pack
+from .guard import Guard
 from .jobs import Job, JobManager, new_run_id
+from .limits import RUN_ID, Busy, LimitError, ServerLimits, check_work
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
 # at most 30 frames a second per client: smooth to the eye, and encoding more would slow the run itself
 MIN_FRAME_INTERVAL = 1 / 30
+RunId = Annotated[str, PathParam(pattern=RUN_ID, description="a run id: 12 hex digits")]
+ExportIds = Annotated[str, Query(max_length=4096, description="run ids (12 hex digits each) separated by commas")]
 
 
 # ---- websocket messages from the client ---------------------------------------------------------
@@ -91,10 +102,35 @@ def _done_message(job: Job) -> dict:
     return message
 
 
+class RateLimit:
+    """A token bucket: `rate` messages a second on average, bursts of up to twice that."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.capacity = rate, 2 * rate
+        self.tokens, self.last = self.capacity, time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _limit_422(exc: LimitError) -> HTTPException:
+    """A server limit as FastAPI's own 422 body: the field's location and a message with the bound."""
+    return HTTPException(422, [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "limit"}])
+
+
 def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_running: int = 2,
-               cache_dir: Path | None = Path("cache")) -> FastAPI:
-    """The app. cache_dir holds the unit atlas (None: no atlas is built)."""
+               cache_dir: Path | None = Path("cache"), token: str | None = None,
+               allowed_hosts: list[str] | None = None, limits: ServerLimits | None = None) -> FastAPI:
+    """The app. cache_dir holds the unit atlas (None: no atlas is built). With a token every request needs
+    it; with allowed_hosts only those Host names are served (see guard.py)."""
     model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
+    limits = limits or ServerLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -102,7 +138,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         # the first run in a process pays about a second of one-time set-up in torch: pay it before the
         # first user does (a 2-step run with every stage that a default run uses)
         await asyncio.to_thread(run, model, AMConfig(steps=2, elbo_every=1, pre={"jitter": 1}, grad={"gamma": 1.0}))
-        app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir)
+        app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir, limits=limits)
         app.state.atlas = None
         if cache_dir is not None:
             app.state.atlas = Atlas(model, model_dir, cache_dir)
@@ -122,12 +158,15 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     def jobs() -> JobManager:
         return app.state.jobs
 
+    app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
+
     @app.get("/api/health")
-    def health() -> dict:
-        running = [j for j in jobs().list() if j.status == "running"]
-        queued = [j for j in jobs().list() if j.status == "queued"]
-        return {"status": "ok", "model": str(model_dir), "running": len(running), "queued": len(queued),
-                "max_running": jobs().max_running}
+    async def health() -> dict:
+        """Answered on the event loop itself: it shows that the loop is free."""
+        listed = jobs().list()
+        return {"status": "ok", "model": str(model_dir), "running": sum(j.status == "running" for j in listed),
+                "queued": sum(j.status == "queued" for j in listed), "max_running": jobs().max_running,
+                "storage_error": jobs().storage_error}
 
     @app.get("/api/model")
     def model_info() -> dict:
@@ -141,7 +180,8 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
             return [{"unit": i, "status": "unknown"} for i in range(Z2_DIM)]
         return app.state.card["metrics"]["units"]["census"]
 
-    analyses: dict[int, dict] = {}
+    analyses: OrderedDict[int, asyncio.Future] = OrderedDict()  # unit -> its payload, newest last
+    analysis_slot = asyncio.Semaphore(1)  # one analysis at a time: each keeps the cores busy for seconds
     held_out: list = []
 
     def analysis_payload(unit: int) -> dict:
@@ -153,15 +193,26 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         panels = [{"title": title, "image": pack(img)} for title, img in report_panels(report)]
         return {"numbers": numbers, "panels": panels, "arrays": {k: pack(v) for k, v in arrays.items()}}
 
+    async def compute_analysis(unit: int) -> dict:
+        async with analysis_slot:
+            return await asyncio.to_thread(analysis_payload, unit)
+
     @app.get("/api/units/{unit}/analysis")
-    async def unit_analysis(unit: int) -> dict:
+    async def unit_analysis(unit: Annotated[int, PathParam(ge=0, le=Z2_DIM - 1)]) -> dict:
         """Every view of a z2 unit (preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
-        held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then cached."""
-        if not 0 <= unit < Z2_DIM:
-            raise HTTPException(422, f"unit must lie in 0..{Z2_DIM - 1}, got {unit}")
+        held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then cached.
+        Simultaneous requests for one unit share one computation."""
         if unit not in analyses:
-            analyses[unit] = await asyncio.to_thread(analysis_payload, unit)
-        return analyses[unit]
+            analyses[unit] = asyncio.ensure_future(compute_analysis(unit))
+            while len(analyses) > limits.analysis_cache:
+                analyses.popitem(last=False)
+        analyses.move_to_end(unit)
+        future = analyses[unit]
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            analyses.pop(unit, None)  # a failure is not cached
+            raise
 
     @app.get("/api/atlas")
     def atlas() -> dict:
@@ -176,6 +227,11 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
             raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
         return app.state.atlas.thumbnails
 
+    @app.get("/api/limits")
+    def server_limits() -> ServerLimits:
+        """What this server accepts per run and per client (beyond the config's own bounds)."""
+        return limits
+
     @app.get("/api/presets")
     def presets() -> dict[str, dict]:
         return PRESETS
@@ -184,9 +240,15 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     def config_schema() -> dict:
         return {"schema": AMConfig.model_json_schema(), "defaults": AMConfig().model_dump(mode="json")}
 
-    @app.post("/api/runs", status_code=202)
-    def create_run(config: AMConfig) -> dict:
-        job = jobs().submit(config)
+    @app.post("/api/runs", status_code=202, responses={429: {"description": "the server or this client is busy"}})
+    def create_run(config: AMConfig, request: Request) -> dict:
+        try:
+            check_work(config, limits)
+            job = jobs().submit(config, client=request.client.host if request.client else "unknown")
+        except LimitError as exc:
+            raise _limit_422(exc) from None
+        except Busy as exc:
+            raise HTTPException(429, f"busy: {exc}", headers={"Retry-After": "5"}) from None
         return {"run_id": job.id, "status": job.status}
 
     @app.get("/api/runs")
@@ -195,7 +257,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
                 for j in jobs().list()]
 
     @app.get("/api/runs/{run_id}")
-    def get_run(run_id: str) -> dict:
+    def get_run(run_id: RunId) -> dict:
         try:
             job = jobs().get(run_id)
         except KeyError:
@@ -218,15 +280,18 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         return job.result
 
     @app.get("/api/runs/{run_id}/export")
-    async def export_run(run_id: str) -> FileResponse:
+    async def export_run(run_id: RunId) -> FileResponse:
         return await _export({run_id: finished_run(run_id)})
 
     @app.get("/api/export")
-    async def export_runs(ids: str) -> FileResponse:
+    async def export_runs(ids: ExportIds) -> FileResponse:
         """A figure set of several runs: ?ids=a,b,c"""
-        names = [i for i in ids.split(",") if i]
-        if not names:
-            raise HTTPException(422, "ids: give at least one run id")
+        names = list(dict.fromkeys(i for i in ids.split(",") if i))
+        if not names or len(names) > limits.max_export_runs:
+            raise HTTPException(422, f"ids: give 1 to {limits.max_export_runs} run ids, got {len(names)}")
+        bad = [i for i in names if not re.match(RUN_ID, i)]
+        if bad:
+            raise HTTPException(422, f"ids: a run id is 12 hex digits, got {bad[0][:40]!r}")
         return await _export({i: finished_run(i) for i in names})
 
     async def _export(runs: dict) -> FileResponse:
@@ -252,36 +317,60 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
                 await ws.send_json(message)
 
         send_task = asyncio.create_task(sender())
+        rate = RateLimit(limits.messages_per_second)
+        client = f"ws-{id(ws):x}"
         try:
             while True:
-                raw = await ws.receive_text()
+                event = await ws.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                raw = event.get("text")
+                if raw is None:
+                    outbox.put({"type": "error", "message": "binary frames are not accepted: send JSON text"})
+                    continue
+                if len(raw) > limits.max_message_bytes:
+                    await ws.close(1009, f"message larger than {limits.max_message_bytes} bytes")
+                    break
+                if not rate.allow():
+                    await ws.close(1008, f"more than {limits.messages_per_second:g} messages a second")
+                    break
                 try:
                     message = ClientMessage.validate_json(raw)
+                    if isinstance(message, StartMessage):
+                        check_work(message.config, limits)
                 except ValidationError as exc:
                     outbox.put({"type": "error", "message": describe_error(exc)})
                     continue
+                except LimitError as exc:
+                    outbox.put({"type": "error", "field": f"config.{exc.field}", "message": f"config.{exc}"})
+                    continue
                 if isinstance(message, StopMessage):
                     if current and not current[-1].finished:
-                        current[-1].cancel.set()
+                        current[-1].stop()
                     else:
                         outbox.put({"type": "error", "message": "stop: no run is going"})
                     continue
                 if current and not current[-1].finished:  # a new start replaces the running run
-                    current[-1].cancel.set()
+                    current[-1].stop()
                 run_id = new_run_id()
-                job = jobs().submit(
-                    message.config, run_id=run_id,
-                    on_frame=lambda frame, rid=run_id: loop.call_soon_threadsafe(outbox.put, frame, rid),
-                    on_done=lambda done: loop.call_soon_threadsafe(outbox.put, _done_message(done)),
-                )
+                try:
+                    job = jobs().submit(
+                        message.config, run_id=run_id, client=client,
+                        on_frame=lambda frame, rid=run_id: loop.call_soon_threadsafe(outbox.put, frame, rid),
+                        on_done=lambda done: loop.call_soon_threadsafe(outbox.put, _done_message(done)),
+                    )
+                except Busy as exc:
+                    outbox.put({"type": "error", "code": "busy", "message": f"busy: {exc}"})
+                    continue
                 current.append(job)
+                del current[:-limits.max_runs_per_client]  # older ones are stopped and need no tracking
                 outbox.put({"type": "started", "run_id": run_id, "status": job.status,
                             "queue_position": jobs().queue_position(job)})
         except WebSocketDisconnect:
             pass
         finally:
             for job in current:  # the client went away: its runs stop
-                job.cancel.set()
+                job.stop()
             send_task.cancel()
 
     if (FRONTEND_DIR / "index.html").is_file():

@@ -1,9 +1,14 @@
 """Runs in worker threads: a bounded pool (later jobs wait in a visible queue), a cancel flag per job, and
 callbacks that the worker thread calls with each frame and at the end. Torch work never touches the
-event loop; the server bridges the callbacks with `loop.call_soon_threadsafe`."""
+event loop; the server bridges the callbacks with `loop.call_soon_threadsafe`.
+
+The manager also keeps the server within its limits (server/limits.py): unfinished runs per client and in
+all, finished runs kept in memory, and run folders kept on disk (older runs are read back from disk)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import threading
 import time
 import uuid
@@ -15,8 +20,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..atomic import clean_leftovers
 from ..engine import AMConfig, Frame, Run, run
 from ..model.tdvae import TDVAE
+from .limits import RUN_ID, Busy, ServerLimits
 
 
 def new_run_id() -> str:
@@ -27,6 +34,7 @@ def new_run_id() -> str:
 class Job:
     id: str
     config: AMConfig
+    client: str = "local"  # who asked: a websocket connection or a REST client's address
     status: str = "queued"  # queued, running, completed, cancelled, failed
     created: float = field(default_factory=time.time)
     step: int = 0
@@ -35,10 +43,21 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     on_frame: Callable[[Frame], None] | None = None
     on_done: Callable[["Job"], None] | None = None
+    stop_step: int | None = None  # the step at which a stop was asked for
 
     @property
     def finished(self) -> bool:
         return self.status in ("completed", "cancelled", "failed")
+
+    def stop(self) -> None:
+        if self.stop_step is None:
+            self.stop_step = self.step
+        self.cancel.set()
+
+    @classmethod
+    def from_disk(cls, run_id: str, result: Run) -> "Job":
+        return cls(id=run_id, config=result.config, client="disk", status=result.info.get("status", "completed"),
+                   created=result.info.get("created", 0.0), step=result.info.get("steps_done", 0), result=result)
 
     def summary(self) -> dict:
         out = {"run_id": self.id, "status": self.status, "step": self.step, "steps": self.config.steps,
@@ -57,31 +76,56 @@ class Job:
 class JobManager:
     """Owns the model and the worker threads. `max_running` runs at once; the rest queue in order."""
 
-    def __init__(self, model: TDVAE, max_running: int = 2, runs_dir: Path | None = None, keep: int = 200) -> None:
+    def __init__(self, model: TDVAE, max_running: int = 2, runs_dir: Path | None = None,
+                 limits: ServerLimits | None = None) -> None:
         self.model = model
         self.max_running = max_running
         self.runs_dir = runs_dir
-        self.keep = keep
+        self.limits = limits or ServerLimits()
+        self.storage_error: str | None = None  # the last failure to save a run (full or read-only disk)
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="meiscope-run")
+        if runs_dir is not None:
+            clean_leftovers(Path(runs_dir))  # partial saves of a server that was killed
 
     def submit(self, config: AMConfig, on_frame: Callable[[Frame], None] | None = None,
-               on_done: Callable[[Job], None] | None = None, run_id: str | None = None) -> Job:
-        job = Job(id=run_id or new_run_id(), config=config, on_frame=on_frame, on_done=on_done)
+               on_done: Callable[[Job], None] | None = None, run_id: str | None = None,
+               client: str = "local") -> Job:
+        """Queue a run; raises Busy when the server or this client has as many unfinished runs as allowed."""
+        job = Job(id=run_id or new_run_id(), config=config, client=client, on_frame=on_frame, on_done=on_done)
         with self.lock:
+            unfinished = [j for j in self.jobs.values() if not j.finished]
+            if len(unfinished) >= self.limits.max_unfinished:
+                raise Busy(f"the server has {len(unfinished)} runs queued or running (at most "
+                           f"{self.limits.max_unfinished}); try again when one finishes")
+            mine = sum(j.client == client for j in unfinished)
+            if mine >= self.limits.max_runs_per_client:
+                raise Busy(f"you have {mine} runs queued or running (at most {self.limits.max_runs_per_client} "
+                           "per client); stop one or wait for it")
             self.jobs[job.id] = job
-            while len(self.jobs) > self.keep:  # forget the oldest finished runs (their files stay on disk)
-                oldest = next((j for j in self.jobs.values() if j.finished), None)
-                if oldest is None:
-                    break
-                del self.jobs[oldest.id]
+            self._forget_old()
         self.pool.submit(self._work, job)
         return job
 
+    def _forget_old(self) -> None:
+        """Keep at most `limits.history` finished runs in memory (their folders stay on disk)."""
+        finished = [j for j in self.jobs.values() if j.finished]
+        for job in finished[: max(0, len(finished) - self.limits.history)]:
+            del self.jobs[job.id]
+
     def get(self, run_id: str) -> Job:
+        """A run in memory, else a saved one from runs_dir (KeyError when there is neither)."""
         with self.lock:
-            return self.jobs[run_id]
+            if run_id in self.jobs:
+                return self.jobs[run_id]
+        folder = self.runs_dir / run_id if self.runs_dir is not None else None
+        if folder is None or not (folder / "run.json").is_file():
+            raise KeyError(run_id)
+        try:
+            return Job.from_disk(run_id, Run.load(folder))
+        except (OSError, ValueError) as exc:
+            raise KeyError(run_id) from exc
 
     def list(self) -> list[Job]:
         with self.lock:
@@ -106,6 +150,7 @@ class JobManager:
 
             try:
                 job.result = run(self.model, job.config, on_step=on_step, cancel=job.cancel)
+                job.result.info["created"] = job.created
                 job.step = job.result.info["steps_done"]
                 job.status = job.result.info["status"]
             except Exception as exc:  # a run that breaks must not take the server with it
@@ -114,12 +159,29 @@ class JobManager:
         if job.on_done is not None:  # tell the client first; saving to disk is the server's own business
             job.on_done(job)
         if job.result is not None and self.runs_dir is not None:
-            try:
-                job.result.save(self.runs_dir / job.id)
-            except OSError as exc:
-                job.error = f"could not save the run: {exc}"
+            self._save(job)
+        with self.lock:
+            self._forget_old()
+
+    def _save(self, job: Job) -> None:
+        try:
+            job.result.save(self.runs_dir / job.id)
+            self.storage_error = None
+            self._prune_disk()
+        except OSError as exc:  # a full or read-only disk: the run stays in memory, the server goes on
+            job.error = f"could not save the run to {self.runs_dir}: {exc.strerror or exc}"
+            self.storage_error = job.error
+
+    def _prune_disk(self) -> None:
+        """Keep at most `limits.stored_runs` run folders, removing the oldest."""
+        folders = [p for p in self.runs_dir.iterdir() if p.is_dir() and re.match(RUN_ID, p.name)]
+        if len(folders) <= self.limits.stored_runs:
+            return
+        folders.sort(key=lambda p: p.stat().st_mtime)
+        for folder in folders[: len(folders) - self.limits.stored_runs]:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def shutdown(self) -> None:
         for job in self.list():
-            job.cancel.set()
+            job.stop()
         self.pool.shutdown(wait=True, cancel_futures=False)
