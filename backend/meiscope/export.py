@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -48,8 +49,10 @@ def metrics_csv(run: Run) -> str:
     return out.getvalue()
 
 
-def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
-    """Write the figure set of `runs` (name -> Run) to zip_path."""
+def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str, ...] = FORMATS,
+                 extra: dict[str, Path] | None = None, readme_note: str = "") -> Path:
+    """Write the figure set of `runs` (name -> Run) to zip_path; `extra` (name in the zip -> a file or a
+    folder) adds files such as a sweep's summary and sheets, which `readme_note` describes."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +65,9 @@ def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str,
                 write_figures(run, folder / "figures", formats)
         with FIGURE_LOCK:
             write_sheet(list(runs.items()), root / "sheet.png", formats)
-        (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs)))
+        for name, source in (extra or {}).items():
+            (shutil.copytree if Path(source).is_dir() else shutil.copyfile)(source, root / name)
+        (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs)) + readme_note)
         clean_leftovers(zip_path.parent)
         fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)
         os.close(fd)

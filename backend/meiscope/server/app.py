@@ -41,6 +41,7 @@ from ..analysis.report import analyze_unit, report_panels, split_arrays
 from ..data import build_split
 from .encode import MAX_ROWS, encode_frame, finite, pack
 from .guard import Guard
+from .sweeps import sweep_router
 from .jobs import Job, JobManager, new_run_id
 from .limits import RUN_ID, Busy, LimitError, ServerLimits, check_work
 
@@ -126,7 +127,8 @@ def _limit_422(exc: LimitError) -> HTTPException:
 
 def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_running: int = 2,
                cache_dir: Path | None = Path("cache"), token: str | None = None,
-               allowed_hosts: list[str] | None = None, limits: ServerLimits | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, limits: ServerLimits | None = None,
+               sweeps_dir: Path | None = Path("runs/sweeps")) -> FastAPI:
     """The app. cache_dir holds the unit atlas (None: no atlas is built). With a token every request needs
     it; with allowed_hosts only those Host names are served (see guard.py)."""
     model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
@@ -373,6 +375,8 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
                 job.stop()
             send_task.cancel()
 
+    if sweeps_dir is not None:  # stored sweeps, read-only (server/sweeps.py)
+        app.include_router(sweep_router(sweeps_dir))
     if (FRONTEND_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

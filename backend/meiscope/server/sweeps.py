@@ -1,0 +1,103 @@
+"""REST routes of stored sweeps (read-only): the list, one sweep's grid (axes, units, each cell's run id,
+final activation and final input), one cell's run in the form the unit view draws, and the figure set.
+
+    app.include_router(sweep_router(sweeps_dir))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from ..engine.result import Frame
+from ..sweep.export import export_sweep
+from ..sweep.store import SweepStore, list_sweeps
+from ..sweep.spec import NAME_PATTERN
+from .encode import encode_frame, finite, pack
+
+RUN_ID = re.compile(r"^[0-9a-f]{16}$")
+CURVES = ("activation", "runner_up", "elbo", "objective")
+
+
+def sweep_router(sweeps_dir: Path | str) -> APIRouter:
+    root = Path(sweeps_dir)
+    router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
+
+    def store_of(name: str) -> SweepStore:
+        if not NAME_PATTERN.match(name):
+            raise HTTPException(422, f"name: a sweep name matches {NAME_PATTERN.pattern}, got {name[:80]!r}")
+        store = SweepStore(root, name)
+        if not (store.folder / "sweep.json").is_file():
+            raise HTTPException(404, f"no sweep {name!r} in {root}")
+        return store
+
+    @router.get("")
+    def sweeps() -> list[dict]:
+        """Every stored sweep: its axes (with their values), unit count, grid points and stored runs."""
+        out = []
+        for name in list_sweeps(root):
+            store = SweepStore(root, name)
+            manifest = store.manifest()
+            ids = [rid for p in manifest["points"] for rid in p["run_ids"]]
+            out.append({"name": name, "axes": manifest["axes"], "units": len(manifest["units"]),
+                        "points": len(manifest["points"]), "runs": len(ids), "stored": sum(map(store.has, ids))})
+        return out
+
+    @router.get("/{name}")
+    def sweep(name: str) -> dict:
+        """The grid: axes, units, points (axis values), run_ids and activation (points x units; null where a
+        run is not stored), images (points x units x 40 x 40, packed float32: each cell's final input)."""
+        store = store_of(name)
+        manifest = store.manifest()
+        try:
+            grid = store.grid()
+        except FileNotFoundError:
+            raise HTTPException(409, f"sweep {name!r} has no summary yet (it is still running)") from None
+        if grid["activation"].shape != (len(manifest["points"]), len(manifest["units"])):
+            raise HTTPException(409, f"sweep {name!r} is being rerun with another grid; its summary is stale")
+        return {"name": name, "axes": manifest["axes"], "units": manifest["units"],
+                "points": [p["values"] for p in manifest["points"]],
+                "run_ids": [p["run_ids"] for p in manifest["points"]],
+                "activation": [finite(row) for row in grid["activation"].astype(np.float64).tolist()],
+                "images": pack(grid["images"])}
+
+    @router.get("/{name}/runs/{run_id}")
+    def sweep_run(name: str, run_id: str) -> dict:
+        """One cell's run: its unit and single-unit config, its last frame (as the websocket sends them) and
+        its metric curves."""
+        store = store_of(name)
+        if not RUN_ID.match(run_id):
+            raise HTTPException(422, f"run_id: 16 hex digits, got {run_id[:40]!r}")
+        if not any(run_id in p["run_ids"] for p in store.manifest()["points"]) or not store.has(run_id):
+            raise HTTPException(404, f"no stored run {run_id} in sweep {name!r}")
+        run = store.load(run_id)
+        steps = len(run.metrics["activation"])
+        frame = Frame(step=steps, steps=run.config.steps, metrics={k: v[-1].tolist() for k, v in run.metrics.items()},
+                      images=run.images, arrays=run.arrays)
+        return {"run_id": run_id, "unit": run.config.unit, "config": run.config.model_dump(mode="json"),
+                "frame": encode_frame(frame, run_id),
+                "curves": {k: finite(run.metrics[k][:, 0].astype(np.float64).tolist()) for k in CURVES}}
+
+    @router.get("/{name}/export")
+    async def sweep_export(name: str) -> FileResponse:
+        """The figure set of a sweep: per grid point a batched run's figures, the summary and the sheets."""
+        store = store_of(name)
+        folder = Path(tempfile.mkdtemp(prefix="meiscope-sweep-export-"))
+        try:
+            zip_path = await asyncio.to_thread(export_sweep, store, folder / f"{name}.zip")
+        except FileNotFoundError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HTTPException(409, str(exc)) from None
+        return FileResponse(zip_path, media_type="application/zip", filename=f"meiscope-sweep-{name}.zip",
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+    return router
+
