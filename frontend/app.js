@@ -5,6 +5,7 @@ const $ = (sel) => document.querySelector(sel);
 const state = {
   units: [], atlasActivation: null, thumbnails: {}, selected: null, focused: 0,
   ws: null, run: null, curves: null, lastFrame: null, presets: {}, pinned: [],
+  baseConfig: null,  // config fields without a control here (from the URL, a preset or a sweep's run)
 };
 
 // ---- config <-> form ---------------------------------------------------------------------------
@@ -22,7 +23,7 @@ function getPath(obj, path) {
 }
 
 function readConfig() {
-  const config = {};
+  const config = structuredClone(state.baseConfig ?? {});
   for (const el of form.elements) {
     if (!el.name) continue;
     let value = el.value;
@@ -61,7 +62,10 @@ function saveHash() {
 function loadHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.get("config")) {
-    try { writeConfig(JSON.parse(params.get("config"))); } catch { /* a bad hash keeps the defaults */ }
+    try {
+      state.baseConfig = JSON.parse(params.get("config"));
+      writeConfig(state.baseConfig);
+    } catch { /* a bad hash keeps the defaults */ }
   }
   const unit = params.get("unit");
   return unit === null || unit === "" ? null : Number(unit);
@@ -166,7 +170,7 @@ function drawCurves() {
 }
 
 // frames carry arrays as {shape, b64: float32 little-endian}; Plotly wants nested lists
-function unpack(packed) {
+export function unpack(packed) {
   const bytes = Uint8Array.from(atob(packed.b64), (c) => c.charCodeAt(0));
   const flat = new Float32Array(bytes.buffer);
   const nest = (offset, dims) => {
@@ -278,7 +282,7 @@ function addHistory(run, message) {
   $("#history").append(li);
 }
 
-function drawCanvas(canvas, image) {
+export function drawCanvas(canvas, image) {
   const n = image.length, ctx = canvas.getContext("2d");
   canvas.width = n; canvas.height = n;
   const lim = Math.max(1e-9, ...image.flat().map(Math.abs));
@@ -340,8 +344,27 @@ $("#export").addEventListener("click", exportRuns);
 form.addEventListener("input", () => { showOutputs(); saveHash(); });
 $("#preset").addEventListener("change", (event) => {
   const preset = state.presets[event.target.value];
-  if (preset) { writeConfig(preset); saveHash(); }
+  if (preset) { state.baseConfig = structuredClone(preset); writeConfig(preset); saveHash(); }
 });
+
+// a stored run (a sweep's cell): its unit and config in the controls, its last frame and curves in the panels
+export function openStoredRun({ run_id: id, unit, config, frame, curves }) {
+  showError(null);
+  state.baseConfig = { ...config };
+  delete state.baseConfig.unit;
+  writeConfig(config);
+  selectUnit(unit);
+  state.run = { id: null, config, started: performance.now(), done: false };
+  resetCurves();
+  showFrame(frame);
+  state.curves = Object.fromEntries(CURVES.map((k) => {
+    const points = curves[k].map((y, x) => [x, y]).filter(([, y]) => y !== null);
+    return [k, { x: points.map((p) => p[0]), y: points.map((p) => p[1]) }];
+  }));
+  drawCurves();
+  setStatus("stored");
+  $("#rate").textContent = `stored run ${id}: ${frame.step} steps · Run reruns it here`;
+}
 
 // ---- start-up ----------------------------------------------------------------------------------
 async function pollAtlas() {
