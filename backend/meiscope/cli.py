@@ -170,6 +170,7 @@ def serve(
     runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
     max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
     cache_dir: Path = typer.Option(Path("cache"), help="Where the unit atlas is cached (built on first start)."),
+    atlas: bool = typer.Option(True, help="Build the unit atlas of the start page (--no-atlas: skip it)."),
     token: Optional[str] = typer.Option(None, envvar="MEISCOPE_TOKEN",
                                         help="Access token (16-128 URL-safe characters, or 'generate'): every "
                                              "request then needs it. Required when --host is not loopback."),
@@ -187,7 +188,8 @@ def serve(
     if not loopback and token is None:
         fail(f"refusing to serve on {host}, which other machines can reach, without a token: "
              "add --token generate (or set MEISCOPE_TOKEN)")
-    _check_writable(cache_dir, "--cache-dir")
+    if atlas:
+        _check_writable(cache_dir, "--cache-dir")
     if runs_dir is not None:
         _check_writable(runs_dir, "--runs-dir")
 
@@ -205,7 +207,7 @@ def serve(
                    "jobs on this machine", err=True)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"meiscope: http://{shown}:{port}/{'?token=' + token if token else ''}  (API docs at /docs)")
-    app_ = create_app(model, runs_dir, max_running, cache_dir, token=token,
+    app_ = create_app(model, runs_dir, max_running, cache_dir if atlas else None, token=token,
                       allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None)
     uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
 

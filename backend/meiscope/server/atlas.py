@@ -46,6 +46,7 @@ class Atlas:
         self.status = "building"
         self.step = 0
         self.error: str | None = None
+        self.warning: str | None = None
         self.run: Run | None = None
         self.thumbnails: dict[int, str] = {}
         self.cancel = threading.Event()
@@ -66,7 +67,10 @@ class Atlas:
                 if result.info["status"] != "completed":
                     self.status = "cancelled"
                     return
-                result.save(self.folder)
+                try:
+                    result.save(self.folder)
+                except OSError as exc:  # a full or read-only cache: the atlas is served from memory
+                    self.warning = f"could not cache the atlas in {self.folder.parent}: {exc.strerror or exc}"
             self.thumbnails = {row["unit"]: png_data_uri(img) for row, img in zip(result.rows, result.images)}
             self.run = result
             self.step = self.config.steps
@@ -77,6 +81,7 @@ class Atlas:
 
     def summary(self) -> dict:
         out = {"status": self.status, "step": self.step, "steps": self.config.steps, "error": self.error,
+               "warning": self.warning,
                "config": self.config.model_dump(mode="json", exclude={"unit"})}
         if self.run is not None:
             out["activation"] = np.round(self.run.final_activation.astype(np.float64), 4).tolist()

@@ -62,7 +62,8 @@ class Job:
     def summary(self) -> dict:
         out = {"run_id": self.id, "status": self.status, "step": self.step, "steps": self.config.steps,
                "rows": len(self.config.objectives) * self.config.samples,
-               "created": self.created, "config": self.config.model_dump(mode="json"), "error": self.error}
+               "created": self.created, "config": self.config.model_dump(mode="json"), "error": self.error,
+               "stop_step": self.stop_step}
         if self.result is not None and len(self.result.metrics["activation"]):
             m = self.result.metrics
             out["final"] = {"activation": m["activation"][-1].tolist(), "runner_up": m["runner_up"][-1].tolist(),
