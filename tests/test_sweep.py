@@ -141,3 +141,11 @@ def test_read_spec_takes_the_name_from_the_file(tmp_path):
     path.write_text("units: [1\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_spec(path)
+
+
+def test_the_example_specs_expand(card):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
+    sizes = {path.stem: len(expand(read_spec(path), card).points) for path in sorted(folder.glob("*.yaml"))}
+    assert sizes == {"f12-kernel-size": 5, "f4-gamma-active": 10, "f6-iterations-optimizers": 20}
