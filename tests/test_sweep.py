@@ -4,6 +4,7 @@
 import csv
 import json
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -124,6 +125,10 @@ def test_the_sweep_command_runs_resumes_and_rejects_a_bad_axis_without_ray(tmp_p
     assert "2 stored, 0 to run" in second.output and second.exit_code == 0
     listing = runner.invoke(app, ["sweeps", "--out", str(out)])
     assert "g: 1 units x seed (2); 2/2 runs stored" in listing.output
+    exported = runner.invoke(app, ["export", str(out / "g"), "--out", str(tmp_path / "g.zip")])
+    assert exported.exit_code == 0 and "sweep g" in exported.output
+    with zipfile.ZipFile(tmp_path / "g.zip") as zf:
+        assert {"summary.csv", "sheets/seed.png", "p01_seed=1/config.json"} <= set(zf.namelist())
 
     path.write_text("axes: {optimizer.lr: [0.01, 500]}\nunits: [1]\n")
     bad = runner.invoke(app, ["sweep", str(path), "--out", str(out)])

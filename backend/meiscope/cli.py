@@ -227,13 +227,25 @@ def _check_writable(folder: Path, option: str) -> None:
 
 @app.command()
 def export(
-    run_dirs: list[Path] = typer.Argument(..., help="Saved run folders (from `meiscope am`, `atlas` or the server)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Saved run folders (from `meiscope am`, `atlas` or the server), "
+                                         "or one sweep folder (runs/sweeps/NAME)."),
     out: Path = typer.Option(Path("meiscope-figures.zip"), help="The zip to write."),
 ) -> None:
-    """A figure set for papers: PNG/SVG/PDF figures, config.json, arrays.npz and metrics.csv of each run."""
+    """A figure set for papers: PNG/SVG/PDF figures, config.json, arrays.npz and metrics.csv of each run (of a
+    sweep: a batched run per grid point, plus its summary and sheets)."""
     from .engine import Run
     from .export import write_export
 
+    if len(run_dirs) == 1 and (run_dirs[0] / "sweep.json").is_file():
+        from .sweep.export import export_sweep
+        from .sweep.store import SweepStore
+
+        try:
+            export_sweep(SweepStore(run_dirs[0].parent, run_dirs[0].name), out)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+        typer.echo(f"wrote {out}: sweep {run_dirs[0].name}")
+        return
     runs = {}
     for folder in run_dirs:
         try:
