@@ -1,5 +1,6 @@
 # The dashboard in a container: CPU torch, the package, and `meiscope serve` on port 8000.
 # The model folder is mounted at /app/models by docker-compose.yml (the shipped checkpoint by default).
+# Listening on 0.0.0.0 needs a token: run it with -e MEISCOPE_TOKEN=... (16+ URL-safe characters).
 FROM python:3.11-slim
 WORKDIR /app
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu

@@ -73,6 +73,19 @@ def test_no_cors_by_default(tmp_path):
         assert "access-control-allow-origin" not in preflight.headers
 
 
+def test_request_bodies_are_bounded(tmp_path):
+    with TestClient(create_app(runs_dir=tmp_path, cache_dir=None, limits=ServerLimits(max_message_bytes=2048))) as client:
+        big = client.post("/api/runs", content=b'{"unit": 3, "pad": "' + b"x" * 5000 + b'"}',
+                          headers={"Content-Type": "application/json"})
+        assert big.status_code == 413 and "2048 bytes" in big.json()["detail"]
+
+        def chunks():
+            yield b'{"unit": 3}'
+
+        chunked = client.post("/api/runs", content=chunks(), headers={"Content-Type": "application/json"})
+        assert chunked.status_code == 411
+
+
 def test_serve_refuses_other_addresses_without_a_token(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--cache-dir", str(tmp_path)], env={"MEISCOPE_TOKEN": ""})
@@ -109,6 +122,9 @@ def test_runs_per_client_and_history_are_bounded(tmp_path):
         for job in client.app.state.jobs.list():
             job.stop()
         ids = [first.json()["run_id"], second.json()["run_id"]]
+        for run_id in ids:  # stopped runs count until their worker has noticed
+            while client.get(f"/api/runs/{run_id}").json()["status"] in ("queued", "running"):
+                time.sleep(0.02)
         for _ in range(5):  # more short runs than the history and the disk keep
             ids.append(client.post("/api/runs", json={"unit": 3, "steps": 2}).json()["run_id"])
             while client.get(f"/api/runs/{ids[-1]}").json()["status"] in ("queued", "running"):

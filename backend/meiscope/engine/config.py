@@ -6,14 +6,18 @@ round-trips through JSON, and it is frozen: nothing in the engine can change a c
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from ..model.tdvae import Z1_DIM
 from .objectives import LAYER_SIZE, Layer, Objective, Stat, Term
 from .schedules import bounded
 
+# checked by AMConfig._units (one message for every way a unit list can be wrong); the schema states the bounds
+_UNIT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": Z1_DIM - 1}
+Units = Annotated[Union[int, list[int]], WithJsonSchema(
+    {"anyOf": [_UNIT_SCHEMA, {"type": "array", "items": _UNIT_SCHEMA, "minItems": 1, "maxItems": Z1_DIM}]})]
 METHODS = ("pixel", "distribution", "transform", "transform_distribution", "latent_z2", "latent_z1")
 Method = Literal["pixel", "distribution", "transform", "transform_distribution", "latent_z2", "latent_z1"]
 
@@ -107,7 +111,7 @@ class AMConfig(Section):
     """One activation-maximisation run; `unit` may be a list, which makes one batched run."""
 
     method: Method = Field("pixel", description="what is optimised (SPEC section 3)")
-    unit: Union[int, list[int]] = Field(0, description="target unit (z2: 0..249, z1: 0..1799), or a list of units for one batched run")
+    unit: Units = Field(0, description="target unit (z2: 0..249, z1: 0..1799), or a list of units for one batched run")
     layer: Layer = Field("z2", description="layer of the target unit")
     stat: Stat = Field("mean", description="posterior mean (the activation) or std")
     objective: Optional[Objective] = Field(None, description="a weighted sum of units; replaces unit/layer/stat")

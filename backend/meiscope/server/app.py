@@ -160,7 +160,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     def jobs() -> JobManager:
         return app.state.jobs
 
-    app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts, max_body_bytes=limits.max_message_bytes)
 
     @app.get("/api/health")
     async def health() -> dict:

@@ -7,6 +7,7 @@
   which stops DNS-rebinding pages from reaching a server on 127.0.0.1.
 - Origin: a browser request that changes something (a websocket, a POST) from a page of another origin
   is refused: no cross-site runs. There is no CORS.
+- Size: a request body must state its length (no chunked uploads) and stay within `max_body_bytes`.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ def _hostname(host_header: str) -> str:
 
 
 class Guard:
-    def __init__(self, app, token: str | None = None, allowed_hosts: Iterable[str] | None = None) -> None:
+    def __init__(self, app, token: str | None = None, allowed_hosts: Iterable[str] | None = None,
+                 max_body_bytes: int = 1 << 20) -> None:
         self.app = app
         self.token = token or None
         self.allowed_hosts = set(allowed_hosts) if allowed_hosts is not None else None
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -65,6 +68,16 @@ class Guard:
         if self.token and not hmac.compare_digest(self._given_token(scope, headers).encode(), self.token.encode()):
             return 401, "this server needs its token: open the link that `meiscope serve` printed, or send " \
                         "'Authorization: Bearer TOKEN'"
+        return self._size_refusal(scope, headers)
+
+    def _size_refusal(self, scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        if scope["type"] != "http" or scope.get("method", "GET") in SAFE_METHODS:
+            return None
+        length = headers.get("content-length")
+        if length is None:
+            return (411, "send the body with a Content-Length") if "transfer-encoding" in headers else None
+        if not length.isdigit() or int(length) > self.max_body_bytes:
+            return 413, f"a request body may have at most {self.max_body_bytes} bytes, got {length[:20]}"
         return None
 
     @staticmethod

@@ -19,7 +19,9 @@ class ServerLimits(BaseModel):
     max_unfinished: int = Field(64, ge=1, le=10_000, description="queued and running runs of all clients")
     history: int = Field(100, ge=1, le=100_000, description="finished runs kept in memory")
     stored_runs: int = Field(1000, ge=1, le=1_000_000, description="saved run folders kept in runs_dir")
-    max_message_bytes: int = Field(65_536, ge=1024, le=16 << 20, description="one websocket message")
+    max_message_bytes: int = Field(262_144, ge=1024, le=16 << 20,
+                                   description="one websocket message or request body (an objective over every "
+                                               "unit needs ~130 KB)")
     messages_per_second: float = Field(20.0, gt=0, le=10_000, description="websocket messages of one client")
     max_export_runs: int = Field(16, ge=1, le=1000, description="runs in one export")
     analysis_cache: int = Field(64, ge=1, le=250, description="unit analyses kept in memory")
