@@ -139,3 +139,26 @@ def test_runs_per_client_and_history_are_bounded(tmp_path):
         # a run that left memory is read back from disk; one that left the disk is gone
         assert client.get(f"/api/runs/{ids[-4]}").json()["status"] == "completed"
         assert client.get(f"/api/runs/{ids[0]}").status_code == 404
+
+
+def test_nothing_is_ever_unpickled(tmp_path):
+    """Only safetensors, JSON and pickle-free npz/npy are read from disk: no loader that runs code."""
+    import re
+    from pathlib import Path
+
+    import numpy as np
+
+    from meiscope.engine import Run
+
+    source = Path(__file__).resolve().parents[1] / "backend" / "meiscope"
+    loaders = re.compile(r"torch\.load\(|import pickle|pickle\.load|allow_pickle\s*=\s*True|joblib|dill|shelve|marshal")
+    offenders = [f"{p.name}:{i + 1}" for p in source.rglob("*.py")
+                 for i, line in enumerate(p.read_text().splitlines()) if loaders.search(line)]
+    assert offenders == []
+    # a saved run whose arrays were swapped for pickled objects is refused, not executed
+    folder = tmp_path / "run"
+    (folder).mkdir()
+    (folder / "run.json").write_text('{"format_version": 1, "config": {}, "rows": [], "info": {}}')
+    np.savez(folder / "arrays.npz", images=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        Run.load(folder)
