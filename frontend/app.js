@@ -240,7 +240,11 @@ function connect() {
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/runs`);
     ws.onopen = () => resolve(ws);
     ws.onmessage = (event) => onMessage(JSON.parse(event.data));
-    ws.onclose = () => { if (state.run && !state.run.done) setStatus("disconnected"); };
+    ws.onclose = (event) => {
+      if (state.run && !state.run.done) setStatus("disconnected");
+      // 1008 (too many messages, no token, another origin), 1009 (message too big): the server says why
+      if (event.code === 1008 || event.code === 1009) showError(`connection closed by the server: ${event.reason}`);
+    };
     state.ws = ws;
   });
 }
@@ -258,7 +262,10 @@ function onMessage(message) {
     setStatus(message.status);
     addHistory(state.run, message);
   } else if (message.type === "error") {
-    if (state.run && (!message.run_id || message.run_id === state.run.id)) { state.run.done = true; setStatus("error"); }
+    if (state.run && (!message.run_id || message.run_id === state.run.id)) {
+      state.run.done = true;
+      setStatus(message.code === "busy" ? "busy" : "error");
+    }
     showError(message.message);
   }
 }
