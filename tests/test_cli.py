@@ -91,3 +91,21 @@ def test_export_command_writes_a_zip_and_rejects_non_runs(tmp_path):
         assert {"u5/config.json", "u5/metrics.csv", "u5/figures/inputs.svg", "sheet.pdf"} <= set(zf.namelist())
     bad = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "g.zip")])
     assert bad.exit_code == 2 and "not a saved run" in bad.output and not (tmp_path / "g.zip").exists()
+
+
+def test_usage_errors_of_the_real_command_are_one_line(tmp_path):
+    """Through the console entry point (cli.main), not typer's test runner: click's usage box becomes one line."""
+    import subprocess
+    import sys
+
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    cases = [(["am", "--steps", "abc"], "--steps"), (["nonsense"], "No such command"),
+             (["am", "--bogus"], "--bogus"), (["am", "--config", str(bad_json)], "not valid JSON"),
+             (["am", "--config", str(tmp_path / "missing.json")], "missing.json"),
+             (["am", "--set", "grad.gamma=9"], "grad.gamma"), (["serve", "--port", "0"], "--port")]
+    for args, named in cases:
+        done = subprocess.run([sys.executable, "-m", "meiscope.cli", *args], capture_output=True, text=True, timeout=120)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args, lines)
+        assert named in lines[0], (args, lines)
