@@ -45,6 +45,100 @@ def _elbo_noise(rand: RowRandom, draws: int) -> tuple[Tensor, Tensor]:
     return eps, u
 
 
+# every schedule of the config, in the order in which random schedules draw from one generator
+SCHEDULED = ("optimizer.lr", "grad.gamma", "obj.elbo_weight", "obj.tv", "obj.l1", "obj.l2", "diversity.weight",
+             "post.blur_sigma", "post.tv_denoise")
+
+
+def schedule_values(config: AMConfig) -> dict[str, np.ndarray]:
+    """Each scheduled option's value at every step, by dotted name."""
+    rng = np.random.default_rng([config.seed, 7])
+    out = {}
+    for name in SCHEDULED:
+        section, field = name.split(".")
+        out[name] = schedules.values(getattr(getattr(config, section), field), config.steps, rng)
+    return out
+
+
+def _pre(x: Tensor, config: AMConfig, gamma: float, rand: RowRandom, draws: int) -> Tensor:
+    """The gradient filter's marker, then R_pre (jitter, zoom, normalise): what the encoder sees."""
+    pre = config.pre
+    x_act = R.filter_gradient(x, gamma)
+    if pre.jitter:
+        x_act = R.jitter(x_act, rand.integers(-pre.jitter, pre.jitter + 1, draws, 2).reshape(-1, 2))
+    if pre.scale:
+        x_act = R.zoom(x_act, rand.uniform(draws, low=1 - pre.scale, high=1 + pre.scale).reshape(-1))
+    if pre.normalise:
+        x_act = R.normalise(x_act)
+    return x_act
+
+
+def _penalised(objective: Tensor, x: Tensor, sched: dict[str, np.ndarray], step: int) -> Tensor:
+    """R_obj's penalties (TV, L1, L2), subtracted where their weight is not zero."""
+    for name, penalty in (("obj.tv", R.total_variation), ("obj.l1", R.l1), ("obj.l2", R.l2)):
+        if sched[name][step] > 0:
+            objective = objective - float(sched[name][step]) * penalty(x)
+    return objective
+
+
+class Recorder:
+    """Metrics per step, each row's best input (a copy), snapshots and frames for `on_step`."""
+
+    def __init__(self, rows: int, device: torch.device, config: AMConfig, param,
+                 on_step: Callable[[Frame], None] | None) -> None:
+        self.history: dict[str, list[Tensor]] = {name: [] for name in METRICS}
+        self.best_objective = torch.full((rows,), float("-inf"), device=device)
+        self.best_images = torch.zeros(rows, 1, 40, 40, device=device)
+        self.best_step = torch.zeros(rows, dtype=torch.long, device=device)
+        self.snapshots: list[Tensor] = []
+        self.snapshot_steps: list[int] = []
+        self.config, self.param, self.on_step, self.rows = config, param, on_step, rows
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.history["activation"])
+
+    def record(self, step: int, current: Tensor, values: dict[str, Tensor]) -> None:
+        for name, value in values.items():
+            self.history[name].append(value)
+        objective = values["objective"]
+        improved = objective > self.best_objective
+        self.best_objective = torch.where(improved, objective, self.best_objective)
+        self.best_images = torch.where(improved.view(-1, 1, 1, 1), current, self.best_images)
+        self.best_step = torch.where(improved, step, self.best_step)
+        if step % self.config.snapshot_every == 0:
+            self.snapshot(step, current.clone())
+
+    def snapshot(self, step: int, image: Tensor) -> None:
+        """Keep `image` (a tensor nobody changes later) and hand a frame to on_step; the frame holds copies, so
+        a consumer on another thread may keep it."""
+        self.snapshots.append(image)
+        self.snapshot_steps.append(step)
+        if self.on_step is not None and self.steps_done:
+            last = {k: v[-1].tolist() for k, v in self.history.items()}
+            self.on_step(Frame(step=step, steps=self.config.steps, metrics=last, images=image[:, 0].cpu().numpy(),
+                               arrays={k: v.copy() for k, v in self.param.arrays().items()}))
+
+    def result(self, final: Tensor, status: str, started: float, device: torch.device) -> Run:
+        rows, config = self.rows, self.config
+        metrics = {k: (torch.stack(v).cpu().numpy() if v else np.zeros((0, rows), np.float32))
+                   for k, v in self.history.items()}
+        snaps = self.snapshots
+        return Run(
+            config=config,
+            images=final[:, 0].cpu().numpy(),
+            best_images=self.best_images[:, 0].cpu().numpy(),
+            best_step=self.best_step.cpu().numpy(),
+            metrics=metrics,
+            arrays=self.param.arrays(),
+            snapshots=torch.stack(snaps)[:, :, 0].cpu().numpy() if snaps else np.zeros((0, rows, 40, 40), np.float32),
+            snapshot_steps=np.array(self.snapshot_steps, dtype=np.int64),
+            rows=[{"unit": key, "sample": s} for key in config.target_keys() for s in range(config.samples)],
+            info={"status": status, "steps_done": self.steps_done, "wall_s": round(time.perf_counter() - started, 3),
+                  "device": str(device), "torch": torch.__version__, "machine": platform.machine()},
+        )
+
+
 def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None = None,
         cancel: CancelFlag | None = None, progress: bool = False) -> Run:
     """Optimise the inputs of every target of `config` in one batched run; see AMConfig for the options."""
@@ -67,36 +161,18 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         return t if draws == 1 else t.view(rows, draws, *t.shape[1:]).mean(1)
 
     steps = config.steps
-    sched_rng = np.random.default_rng([config.seed, 7])
-    lr = schedules.values(config.optimizer.lr, steps, sched_rng)
-    gamma = schedules.values(config.grad.gamma, steps, sched_rng)
-    elbo_w = schedules.values(config.obj.elbo_weight, steps, sched_rng)
-    tv_w = schedules.values(config.obj.tv, steps, sched_rng)
-    l1_w = schedules.values(config.obj.l1, steps, sched_rng)
-    l2_w = schedules.values(config.obj.l2, steps, sched_rng)
-    div_w = schedules.values(config.diversity.weight, steps, sched_rng)
-    blur = schedules.values(config.post.blur_sigma, steps, sched_rng)
-    tv_denoise = schedules.values(config.post.tv_denoise, steps, sched_rng)
-
-    pre, post = config.pre, config.post
-    post_active = bool(blur.any() or tv_denoise.any() or post.bilateral_sigma or post.max_norm or post.clip)
+    sched = schedule_values(config)
+    lr, elbo_w, div_w = sched["optimizer.lr"], sched["obj.elbo_weight"], sched["diversity.weight"]
+    post = config.post
+    post_active = bool(sched["post.blur_sigma"].any() or sched["post.tv_denoise"].any() or post.bilateral_sigma
+                       or post.max_norm or post.clip)
     # x itself is the current input (so the weighted ELBO doubles as the measured one)
     x_is_current = draws == 1 and not (isinstance(param, Latent) and param.sample_z1)
     params = [p for p in param.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
-    history: dict[str, list[Tensor]] = {name: [] for name in METRICS}
     nan_rows = torch.full((rows,), float("nan"), device=device)
-    best_objective = torch.full((rows,), float("-inf"), device=device)
-    best_images = torch.zeros(rows, 1, 40, 40, device=device)
-    best_step = torch.zeros(rows, dtype=torch.long, device=device)
-    snapshots, snapshot_steps = [], []
+    recorder = Recorder(rows, device, config, param, on_step)
     status = "completed"
-
-    def frame(step: int, snapshot: Tensor, last: dict[str, Tensor]) -> None:
-        """Hand a frame to on_step; it holds copies, so a consumer on another thread may keep it."""
-        if on_step is not None:
-            on_step(Frame(step=step, steps=steps, metrics={k: v.tolist() for k, v in last.items()},
-                          images=snapshot[:, 0].cpu().numpy(), arrays={k: v.copy() for k, v in param.arrays().items()}))
 
     bar = None
     if progress:
@@ -109,13 +185,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             break
         # ---- forward: x = G(theta), R_grad marker, R_pre, readouts ----
         x = param(rand)
-        x_act = R.filter_gradient(x, float(gamma[step]))
-        if pre.jitter:
-            x_act = R.jitter(x_act, rand.integers(-pre.jitter, pre.jitter + 1, draws, 2).reshape(-1, 2))
-        if pre.scale:
-            x_act = R.zoom(x_act, rand.uniform(draws, low=1 - pre.scale, high=1 + pre.scale).reshape(-1))
-        if pre.normalise:
-            x_act = R.normalise(x_act)
+        x_act = _pre(x, config, float(sched["grad.gamma"][step]), rand, draws)
         plain = x_act is x  # no R_pre and no gradient filter: the encoding of x is shared
         h = model.encode_h(x_act)
         readouts = _readouts(model, h, bank.needed)
@@ -127,13 +197,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         if elbo_w[step] > 0:
             elbo_value = model.elbo_terms(x, h=h if plain else None, noise=_elbo_noise(rand, draws)).elbo()
             objective = objective + float(elbo_w[step]) * elbo_value
-        if tv_w[step] > 0:
-            objective = objective - float(tv_w[step]) * R.total_variation(x)
-        if l1_w[step] > 0:
-            objective = objective - float(l1_w[step]) * R.l1(x)
-        if l2_w[step] > 0:
-            objective = objective - float(l2_w[step]) * R.l2(x)
-        objective_row = per_row(objective)
+        objective_row = per_row(_penalised(objective, x, sched, step))
         if div_w[step] > 0 and samples > 1:
             spread = x if draws == 1 else param.current()
             objective_row = objective_row + float(div_w[step]) * R.diversity(spread, samples, config.diversity.metric)
@@ -141,7 +205,6 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         # ---- current input and metrics (before the update: they describe x at this step) ----
         with torch.no_grad():
             current = x.detach() if x_is_current else param.current().detach()
-            act_row = per_row(activation.detach())
             ru_value, ru_unit = bank.runner_up(per_row(readouts[bank.main_key].detach()), target_of_row)
             if elbo_value is not None and x_is_current:
                 elbo_row = elbo_value.detach()
@@ -150,20 +213,9 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
                                             noise=_elbo_noise(metric_rand, 1)).elbo()
             else:
                 elbo_row = nan_rows
-            obj_row = objective_row.detach()
-            history["activation"].append(act_row)
-            history["runner_up"].append(ru_value)
-            history["runner_up_unit"].append(ru_unit)
-            history["elbo"].append(elbo_row)
-            history["objective"].append(obj_row)
-            improved = obj_row > best_objective
-            best_objective = torch.where(improved, obj_row, best_objective)
-            best_images = torch.where(improved.view(-1, 1, 1, 1), current, best_images)
-            best_step = torch.where(improved, step, best_step)
-            if step % config.snapshot_every == 0:
-                snapshots.append(current.clone())
-                snapshot_steps.append(step)
-                frame(step, snapshots[-1], {k: v[-1] for k, v in history.items()})
+            act_row = per_row(activation.detach())
+            recorder.record(step, current, {"activation": act_row, "runner_up": ru_value, "runner_up_unit": ru_unit,
+                                            "elbo": elbo_row, "objective": objective_row.detach()})
 
         # ---- gradient w.r.t. theta only (never the model's weights), step, R_post ----
         grads = torch.autograd.grad(-objective_row.sum(), params, allow_unused=True)
@@ -173,7 +225,7 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             set_lr(optimizer, float(lr[step]))
         optimizer.step()
         if post_active and step % post.every == 0:
-            _post_step(param, post, float(blur[step]), float(tv_denoise[step]))
+            _post_step(param, post, float(sched["post.blur_sigma"][step]), float(sched["post.tv_denoise"][step]))
         if bar is not None:
             bar.update(1)
             if step % 10 == 0:
@@ -181,29 +233,11 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     if bar is not None:
         bar.close()
 
-    steps_done = len(history["activation"])
     with torch.no_grad():
         final = param.current().detach().clone()
     if status == "completed":
-        snapshots.append(final)
-        snapshot_steps.append(steps)
-        if steps_done:
-            frame(steps, final, {k: v[-1] for k, v in history.items()})
-
-    metrics = {k: (torch.stack(v).cpu().numpy() if v else np.zeros((0, rows), np.float32)) for k, v in history.items()}
-    return Run(
-        config=config,
-        images=final[:, 0].cpu().numpy(),
-        best_images=best_images[:, 0].cpu().numpy(),
-        best_step=best_step.cpu().numpy(),
-        metrics=metrics,
-        arrays=param.arrays(),
-        snapshots=torch.stack(snapshots)[:, :, 0].cpu().numpy() if snapshots else np.zeros((0, rows, 40, 40), np.float32),
-        snapshot_steps=np.array(snapshot_steps, dtype=np.int64),
-        rows=[{"unit": key, "sample": s} for key in config.target_keys() for s in range(samples)],
-        info={"status": status, "steps_done": steps_done, "wall_s": round(time.perf_counter() - started, 3),
-              "device": str(device), "torch": torch.__version__, "machine": platform.machine()},
-    )
+        recorder.snapshot(steps, final)
+    return recorder.result(final, status, started, device)
 
 
 @torch.no_grad()
