@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.tdvae import TDVAE, as_batch, kl_normal_std_normal
+from ..model.tdvae import TDVAE, in_chunks, kl_normal_std_normal
 
 COLLAPSE_KL = 0.01  # nats: below this mean KL a unit is collapsed (SPEC.md section 1)
 ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units
@@ -15,20 +15,14 @@ ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units
 def z2_statistics(model: TDVAE, patches: np.ndarray | torch.Tensor, batch: int = 2048) -> dict[str, np.ndarray]:
     """Per-unit arrays over the patches: mean KL, mean posterior std, activation (posterior mean) moments
     and 99.9th percentile. Activations are collected whole (N x 250 floats) for the percentile."""
-    x = as_batch(patches)
-    mus, kls, stds = [], [], []
-    for i in range(0, len(x), batch):
-        mu, std = model.z2_posterior(x[i : i + batch])
-        mus.append(mu)
-        stds.append(std)
-        kls.append(kl_normal_std_normal(mu, std))
-    mu = torch.cat(mus).double().numpy()
+    mu, std = in_chunks(model.z2_posterior, patches, batch)
+    acts = mu.double().numpy()
     return {
-        "mean_kl": torch.cat(kls).double().mean(0).numpy(),
-        "mean_std": torch.cat(stds).double().mean(0).numpy(),
-        "act_mean": mu.mean(0),
-        "act_std": mu.std(0),
-        "act_p999": np.percentile(mu, 99.9, axis=0),
+        "mean_kl": kl_normal_std_normal(mu, std).double().mean(0).numpy(),
+        "mean_std": std.double().mean(0).numpy(),
+        "act_mean": acts.mean(0),
+        "act_std": acts.std(0),
+        "act_p999": np.percentile(acts, 99.9, axis=0),
     }
 
 

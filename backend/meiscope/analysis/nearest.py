@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.tdvae import TDVAE, as_batch
+from ..model.tdvae import TDVAE, in_chunks
 
 
 @torch.no_grad()
 def z2_means(model: TDVAE, patches: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    x = as_batch(patches)
-    return torch.cat([model.z2_posterior(x[i : i + chunk])[0] for i in range(0, len(x), chunk)]).numpy()
+    return in_chunks(lambda x: model.z2_posterior(x)[0], patches, chunk).numpy()
 
 
 def nearest_patches(model: TDVAE, image: np.ndarray, patches: np.ndarray, k: int = 5,

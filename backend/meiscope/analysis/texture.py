@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..model.tdvae import TDVAE, as_batch
+from ..model.tdvae import TDVAE, as_batch, in_chunks
 
 ALPHA = 1e-3  # family-wise, Bonferroni-corrected over the 250 units
 MIN_ETA2 = 0.1  # and the family explains at least a tenth of the unit's variance
@@ -19,13 +19,8 @@ MIN_ETA2 = 0.1  # and the family explains at least a tenth of the unit's varianc
 
 @torch.no_grad()
 def _features(model: TDVAE, patches: np.ndarray, chunk: int = 2048) -> dict[str, np.ndarray]:
-    x = as_batch(patches)
-    z2, z1 = [], []
-    for i in range(0, len(x), chunk):
-        mu1, _ = model.z1_posterior(x[i : i + chunk])
-        z2.append(model.z2_posterior(x[i : i + chunk])[0])
-        z1.append(mu1)
-    return {"pixels": x.numpy(), "z2": torch.cat(z2).numpy(), "z1": torch.cat(z1).numpy()}
+    z2, z1 = in_chunks(lambda x: (model.z2_posterior(x)[0], model.z1_posterior(x)[0]), patches, chunk)
+    return {"pixels": as_batch(patches).numpy(), "z2": z2.numpy(), "z1": z1.numpy()}
 
 
 def _accuracy(train_x, train_y, test_x, test_y) -> float:

@@ -41,6 +41,17 @@ def as_batch(patches: np.ndarray | Tensor) -> Tensor:
     return torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
 
 
+@torch.no_grad()
+def in_chunks(encode, patches: np.ndarray | Tensor, chunk: int = 2048):
+    """encode(batch) -> a tensor or a tuple of tensors, applied to `patches` a chunk at a time (bounded
+    memory) and concatenated: e.g. in_chunks(model.z2_posterior, patches) -> (means, stds) of every patch."""
+    x = as_batch(patches)
+    parts = [encode(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(column) for column in zip(*parts))
+    return torch.cat(parts)
+
+
 def scale_from_raw(raw: Tensor) -> Tensor:
     return torch.exp(raw.clamp(RAW_MIN, RAW_MAX) / 2)
 
