@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright against a live uvicorn server.
 Screenshots go to test-artifacts/. (.ci/run installs chromium; without it these tests are skipped.)"""
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -30,10 +31,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def serving(app):
+    """The app on a free loopback port, served by uvicorn in a thread; yields its URL."""
     port = _free_port()
-    app = create_app(runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=tmp_path_factory.mktemp("cache"))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -44,6 +45,12 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving(create_app(runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=tmp_path_factory.mktemp("cache"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +72,16 @@ def page(browser, server):
     yield page
     assert not errors, errors
     page.close()
+
+
+def download_zip(page, selector: str, name: str) -> list[str]:
+    """Click what downloads a zip, keep it in test-artifacts/ as `name`, and list its files."""
+    with page.expect_download(timeout=120_000) as download:
+        page.click(selector)
+    path = ARTIFACTS / name
+    download.value.save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()
 
 
 def _set_range(page, name, value):
@@ -134,12 +151,7 @@ def test_stop_rerun_pin_two_runs_and_errors(page):
     assert page.locator("#pinned .card").count() == 2
     assert page.locator("#history li").count() == 2
     page.screenshot(path=ARTIFACTS / "pinned.png")
-    with page.expect_download(timeout=120_000) as download:
-        page.click("#export")
-    path = ARTIFACTS / "export.zip"
-    download.value.save_as(path)
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
+    names = download_zip(page, "#export", "export.zip")
     assert "README.txt" in names and "sheet.pdf" in names
     assert sum(n.endswith("/config.json") for n in names) == 2
     assert sum(n.endswith("figures/kernels.svg") for n in names) == 1  # only the transform run has kernels

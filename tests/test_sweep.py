@@ -95,6 +95,7 @@ def test_a_local_sweep_stores_summarises_draws_sheets_and_resumes(shipped, card,
     stored = SweepStore(tmp_path, "t").load(row["run_id"])
     assert stored.config.unit == 3 and stored.config.optimizer.name == "mei" and stored.config.grad.gamma == 1.0
     assert float(row["final_activation"]) == pytest.approx(float(stored.final_activation[0]))
+    np.testing.assert_allclose(stored.images, run(shipped, stored.config).images, atol=1e-3)  # = its own run
     assert float(row["best_activation"]) >= float(row["final_activation"])
     summary = json.loads((folder / "summary.json").read_text())
     assert len(summary["rows"]) == 8 and summary["columns"][-1] == "run_id"
@@ -154,3 +155,14 @@ def test_the_example_specs_expand(card):
     folder = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
     sizes = {path.stem: len(expand(read_spec(path), card).points) for path in sorted(folder.glob("*.yaml"))}
     assert sizes == {"f12-kernel-size": 5, "f4-gamma-active": 10, "f6-iterations-optimizers": 20}
+
+
+def test_a_failed_local_task_stops_the_sweep_and_a_rerun_finishes_it(shipped, card, tmp_path, monkeypatch):
+    from meiscope.sweep.execute import FAIL_ONCE_ENV
+
+    monkeypatch.setenv(FAIL_ONCE_ENV, str(tmp_path / "attempts"))  # each task's first attempt raises
+    e = expand(spec(), card)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        run_sweep(e, root=tmp_path, model=shipped, formats=("png",), progress=False)
+    result = run_sweep(e, root=tmp_path, model=shipped, formats=("png",), progress=False)
+    assert result.stored + result.skipped == 4 and len(list((tmp_path / "attempts").iterdir())) == 2

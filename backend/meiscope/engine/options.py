@@ -115,16 +115,27 @@ def validate(data: dict) -> AMConfig:
         raise ConfigError(describe_error(exc)) from None
 
 
-def read_config_file(path: Path) -> dict:
+def read_mapping(path: Path, what: str = "config file", yaml: bool = False) -> dict:
+    """The object a JSON (or, with yaml, a YAML) file holds; a ConfigError names the file and the problem."""
+    if yaml:
+        import yaml as yaml_module
+
+        parse, errors, form = yaml_module.safe_load, yaml_module.YAMLError, "YAML"
+    else:
+        parse, errors, form = json.loads, json.JSONDecodeError, "JSON"
     try:
-        data = json.loads(Path(path).read_text())
+        data = parse(Path(path).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except errors as exc:
+        raise ConfigError(f"{what} {path} is not valid {form}: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a JSON object")
+        raise ConfigError(f"{what} {path} must hold a {form} object")
     return data
+
+
+def read_config_file(path: Path) -> dict:
+    return read_mapping(path)
 
 
 def build_config(*layers: dict) -> AMConfig:

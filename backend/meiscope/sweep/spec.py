@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.config import AMConfig
 from ..engine.objectives import LAYER_SIZE
-from ..engine.options import ConfigError, build_config, describe_error, parse_assignment
+from ..engine.options import ConfigError, build_config, describe_error, parse_assignment, read_mapping
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # a folder name: no '/', no '..'
 UNIT_SETS = ("all", "active", "texture-sensitive")
@@ -74,16 +74,7 @@ class Expansion:
 # ---- reading ------------------------------------------------------------------------------------
 def read_spec(path: Path) -> SweepSpec:
     """Parse a YAML (or JSON, which is YAML) spec file; the sweep name defaults to the file's stem."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"sweep spec {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"sweep spec {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"sweep spec {path} must hold a mapping (base, axes, units)")
+    data = read_mapping(path, "sweep spec", yaml=True)
     data.setdefault("name", Path(path).stem)
     try:
         return SweepSpec.model_validate(data)
