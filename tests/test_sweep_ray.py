@@ -32,7 +32,7 @@ def test_ray_retries_lost_tasks_and_skips_stored_runs(local_ray, shipped, card, 
     root = tmp_path / "sweeps"
     first = run_sweep(spec([0]), root=root, model=shipped, formats=("png",), progress=False)  # locally
     runs = root / "r" / "runs"
-    before = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in runs.glob("*/*")}
     assert first.stored == 2 and len(before) == 2
 
     full = spec([0, 1.0])
@@ -42,7 +42,7 @@ def test_ray_retries_lost_tasks_and_skips_stored_runs(local_ray, shipped, card, 
     # only the two missing unit runs were submitted, each failed once and was retried
     assert sorted(p.name for p in local_ray.iterdir()) == sorted(run_id(c.model_copy(update={"unit": [c.unit]}))
                                                                  for c in new)
-    assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir() if p.name in before} == before
+    assert {p.name: p.stat().st_mtime_ns for p in runs.glob("*/*") if p.name in before} == before
     store = SweepStore(root, "r")
     for config in new:
         np.testing.assert_allclose(store.load(run_id(config)).images, run(shipped, config).images, atol=1e-3)

@@ -79,9 +79,9 @@ def run_local(tasks: list[Task], store: SweepStore, model, bar=None, workers: Op
     each on one torch thread; a single task gets all threads. Returns (unit runs stored, errors), like
     run_ray. An error stops the sweep once the tasks under way end: what is stored stays.
 
-    Why threads of one thread each: on 2 cores, two batched runs side by side finish about 10% sooner than
-    one after another on 2 threads each, and they keep their pace when another process takes a core, where
-    a 2-thread run slows several-fold (docs/BENCHMARKS.md). The model is shared, as in the server."""
+    Why threads of one torch thread each: on 2 cores, two batched runs side by side finished about 10%
+    sooner than one after another on 2 threads each, and runs on 2 threads slowed 4-5x while another
+    process kept one core busy (docs/BENCHMARKS.md). The model is shared, as in the server."""
     import torch
 
     threads = torch.get_num_threads()

@@ -1,5 +1,5 @@
 """The store of a sweep: `<root>/<name>/` holds sweep.json (the spec and its expansion), one Run folder per
-(config, unit) under runs/<run id>, the summary table, thumbnails and grid sheets.
+(config, unit) under runs/<first 2 hex digits>/<run id>, the summary table, grid arrays and sheets.
 
 Runs are stored per unit, keyed by the hash of their single-unit config, so what is stored does not
 depend on how units were batched: a resumed sweep (or one with another batch size, or another sweep that
@@ -73,7 +73,9 @@ class SweepStore:
 
     # ---- runs -----------------------------------------------------------------------------------
     def run_dir(self, rid: str) -> Path:
-        return self.runs / rid
+        # 256 shards: a save scans its folder for partial writes left by killed processes (meiscope.atomic),
+        # which a flat folder of 10^5 runs would make quadratic
+        return self.runs / rid[:2] / rid
 
     def has(self, rid: str) -> bool:
         return (self.run_dir(rid) / "run.json").is_file()
