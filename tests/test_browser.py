@@ -189,3 +189,24 @@ def test_analyse_a_unit_shows_every_view(page):
     assert {"STA", "one-hot, prior mean", "best Gabor (optimised)", "occlusion map"} <= set(titles)
     assert "vs STA r =" in page.inner_text("#analysis-summary")
     page.screenshot(path=ARTIFACTS / "analysis.png")
+
+
+def test_the_page_works_behind_a_token(browser, tmp_path):
+    """A server reached through `meiscope serve --token`: the printed link opens the page, whose own fetch and
+    websocket calls then carry the token (an HttpOnly cookie); without it nothing is served."""
+    token = "browser-test-token-0123456789"
+    app = create_app(runs_dir=tmp_path / "runs", cache_dir=None, token=token, allowed_hosts=["127.0.0.1"])
+    with serving(app) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            refused = page.goto(url + "/")
+            assert refused.status == 401 and "token" in page.inner_text("body")
+            page.goto(f"{url}/?token={token}")
+            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            page.click(".tile[data-unit='51']")
+            page.fill("input[name='steps']", "20")
+            page.click("#run")
+            _wait_status(page, "completed")
+            page.screenshot(path=str(ARTIFACTS / "token.png"))
+        finally:
+            page.close()
