@@ -46,3 +46,15 @@ def test_ray_retries_lost_tasks_and_skips_stored_runs(local_ray, shipped, card, 
     store = SweepStore(root, "r")
     for config in new:
         np.testing.assert_allclose(store.load(run_id(config)).images, run(shipped, config).images, atol=1e-3)
+
+
+def test_a_bad_ray_address_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from meiscope.cli import app
+
+    path = tmp_path / "s.yaml"
+    path.write_text("base: {steps: 2}\nunits: [1]\n")
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path), "--ray", "nonsense"])
+    assert result.exit_code == 2 and "error: --ray nonsense: Invalid address format" in result.output
+    assert not ray.is_initialized() and not list((tmp_path / "s").glob("runs/*/*"))

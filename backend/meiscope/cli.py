@@ -582,6 +582,13 @@ def sweep(
             import ray as _ray  # noqa: F401  (only to say clearly when it is missing)
         except ImportError:
             fail("--ray needs Ray: pip install 'ray>=2.9'")
+        from .sweep.execute import init_ray
+
+        typer.echo(f"connecting to Ray ({ray})...")
+        try:  # before the progress bar: joining a cluster that is not there fails here, in one line
+            init_ray(ray)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... by case
+            fail(f"--ray {ray}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
     result = run_sweep(expansion, root=out, model_dir=model, model=loaded, ray_address=ray,
                        batch_size=batch_size, formats=chosen)
     for error in result.errors:

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from ..engine.config import AMConfig
 from ..engine.result import Run
-from .spec import Expansion
+from .spec import Expansion, run_id
 from .store import SweepStore
 
 # test hook: a folder in which each task marks its first attempt, and that attempt then fails
@@ -47,8 +47,6 @@ def _inject_failure(config: AMConfig) -> None:
     folder = os.environ.get(FAIL_ONCE_ENV)
     if not folder:
         return
-    from .spec import run_id
-
     marker = Path(folder) / run_id(config)
     if marker.exists():
         return
@@ -74,7 +72,8 @@ def run_task(model, config: AMConfig, on_steps: Callable[[int], None] | None = N
     return run(model, config, on_step=on_step if on_steps else None)
 
 
-def run_local(tasks: list[Task], store: SweepStore, model, bar=None, workers: Optional[int] = None) -> tuple[int, list[str]]:
+def run_local(tasks: list[Task], store: SweepStore, model, bar=None,
+              workers: Optional[int] = None) -> tuple[int, list[str]]:
     """Run the tasks in this process, `workers` at a time (default: one per torch thread, i.e. per core),
     each on one torch thread; a single task gets all threads. Returns (unit runs stored, errors), like
     run_ray. An error stops the sweep once the tasks under way end: what is stored stays.

@@ -35,7 +35,9 @@ def sheet_name(axis: str | None) -> str:
 
 
 def _label(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def write_sheets(expansion: Expansion, grid: dict[str, np.ndarray], folder: Path,
