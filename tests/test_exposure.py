@@ -133,7 +133,9 @@ def test_runs_per_client_and_history_are_bounded(tmp_path):
         while not (tmp_path / ids[-1] / "run.json").exists():  # saved just after it is reported finished
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        assert len(client.app.state.jobs.list()) <= 3
+        while len(client.app.state.jobs.list()) > 3:  # the worker forgets old runs just after saving
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         stored = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
         assert len(stored) == 4 and stored == sorted(ids[-4:])
         # a run that left memory is read back from disk; one that left the disk is gone

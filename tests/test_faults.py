@@ -92,7 +92,7 @@ def test_a_server_killed_mid_run_restarts_cleanly(tmp_path):
     server = LiveServer(runs)
     try:
         done = httpx.post(f"{server.url}/api/runs", json={"unit": 3, "steps": 3}).json()["run_id"]
-        while httpx.get(f"{server.url}/api/runs/{done}").json()["status"] != "completed":
+        while not httpx.get(f"{server.url}/api/runs/{done}").json()["saved"]:
             time.sleep(0.05)
         going = httpx.post(f"{server.url}/api/runs", json={"unit": 5, "steps": 10_000}).json()["run_id"]
         while httpx.get(f"{server.url}/api/runs/{going}").json()["step"] < 5:

@@ -48,6 +48,8 @@ def test_post_run_then_get_it(client):
     assert len(body["images"]) == 2 and len(body["images"][0]) == 40
     assert len(body["metrics"]["activation"]) == 12 and body["metrics"]["elbo"][1] == [None, None]
     assert len(body["final"]["activation"]) == 2
+    while not client.get(f"/api/runs/{body['run_id']}").json()["saved"]:  # saved just after it completes
+        time.sleep(0.02)
     saved = Run.load(client.runs_dir / body["run_id"])
     assert saved.config.units == [51, 94]
     assert any(r["run_id"] == body["run_id"] for r in client.get("/api/runs").json())

@@ -348,7 +348,8 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
                     continue
                 if isinstance(message, StopMessage):
                     if current and not current[-1].finished:
-                        current[-1].stop()
+                        current[-1].stop()  # its `done` (status cancelled) follows when the worker has stopped
+                        outbox.put({"type": "stopping", "run_id": current[-1].id})
                     else:
                         outbox.put({"type": "error", "message": "stop: no run is going"})
                     continue

@@ -44,6 +44,7 @@ class Job:
     on_frame: Callable[[Frame], None] | None = None
     on_done: Callable[["Job"], None] | None = None
     stop_step: int | None = None  # the step at which a stop was asked for
+    saved: bool = False  # its folder is complete in runs_dir
 
     @property
     def finished(self) -> bool:
@@ -57,13 +58,14 @@ class Job:
     @classmethod
     def from_disk(cls, run_id: str, result: Run) -> "Job":
         return cls(id=run_id, config=result.config, client="disk", status=result.info.get("status", "completed"),
-                   created=result.info.get("created", 0.0), step=result.info.get("steps_done", 0), result=result)
+                   created=result.info.get("created", 0.0), step=result.info.get("steps_done", 0), result=result,
+                   saved=True)
 
     def summary(self) -> dict:
         out = {"run_id": self.id, "status": self.status, "step": self.step, "steps": self.config.steps,
                "rows": len(self.config.objectives) * self.config.samples,
                "created": self.created, "config": self.config.model_dump(mode="json"), "error": self.error,
-               "stop_step": self.stop_step}
+               "stop_step": self.stop_step, "saved": self.saved}
         if self.result is not None and len(self.result.metrics["activation"]):
             m = self.result.metrics
             out["final"] = {"activation": m["activation"][-1].tolist(), "runner_up": m["runner_up"][-1].tolist(),
@@ -167,6 +169,7 @@ class JobManager:
     def _save(self, job: Job) -> None:
         try:
             job.result.save(self.runs_dir / job.id)
+            job.saved = True
             self.storage_error = None
             self._prune_disk()
         except OSError as exc:  # a full or read-only disk: the run stays in memory, the server goes on

@@ -13,7 +13,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -24,6 +27,9 @@ from ..sweep.spec import NAME_PATTERN
 from .encode import encode_frame, finite, pack
 
 RUN_ID = re.compile(r"^[0-9a-f]{16}$")
+# checked by FastAPI (422 naming the parameter) and stated in the OpenAPI schema
+SweepName = Annotated[str, PathParam(pattern=NAME_PATTERN.pattern, description="a sweep's folder name")]
+SweepRunId = Annotated[str, PathParam(pattern=RUN_ID.pattern, description="a sweep run id: 16 hex digits")]
 CURVES = ("activation", "runner_up", "elbo", "objective")
 
 
@@ -32,8 +38,6 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
 
     def store_of(name: str) -> SweepStore:
-        if not NAME_PATTERN.match(name):
-            raise HTTPException(422, f"name: a sweep name matches {NAME_PATTERN.pattern}, got {name[:80]!r}")
         store = SweepStore(root, name)
         if not (store.folder / "sweep.json").is_file():
             raise HTTPException(404, f"no sweep {name!r} in {root}")
@@ -52,7 +56,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
         return out
 
     @router.get("/{name}")
-    def sweep(name: str) -> dict:
+    def sweep(name: SweepName) -> dict:
         """The grid: axes, units, points (axis values), run_ids and activation (points x units; null where a
         run is not stored), images (points x units x 40 x 40, packed float32: each cell's final input)."""
         store = store_of(name)
@@ -70,12 +74,10 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
                 "images": pack(grid["images"])}
 
     @router.get("/{name}/runs/{run_id}")
-    def sweep_run(name: str, run_id: str) -> dict:
+    def sweep_run(name: SweepName, run_id: SweepRunId) -> dict:
         """One cell's run: its unit and single-unit config, its last frame (as the websocket sends them) and
         its metric curves."""
         store = store_of(name)
-        if not RUN_ID.match(run_id):
-            raise HTTPException(422, f"run_id: 16 hex digits, got {run_id[:40]!r}")
         if not any(run_id in p["run_ids"] for p in store.manifest()["points"]) or not store.has(run_id):
             raise HTTPException(404, f"no stored run {run_id} in sweep {name!r}")
         run = store.load(run_id)
@@ -87,7 +89,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
                 "curves": {k: finite(run.metrics[k][:, 0].astype(np.float64).tolist()) for k in CURVES}}
 
     @router.get("/{name}/export")
-    async def sweep_export(name: str) -> FileResponse:
+    async def sweep_export(name: SweepName) -> FileResponse:
         """The figure set of a sweep: per grid point a batched run's figures, the summary and the sheets."""
         store = store_of(name)
         folder = Path(tempfile.mkdtemp(prefix="meiscope-sweep-export-"))
