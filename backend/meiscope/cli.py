@@ -168,6 +168,7 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
     runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
+    sweeps_dir: Path = typer.Option(Path("runs/sweeps"), help="Stored sweeps the page lists (`meiscope sweep --out`)."),
     max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
     cache_dir: Path = typer.Option(Path("cache"), help="Where the unit atlas is cached (built on first start)."),
     atlas: bool = typer.Option(True, help="Build the unit atlas of the start page (--no-atlas: skip it)."),
@@ -208,7 +209,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"meiscope: http://{shown}:{port}/{'?token=' + token if token else ''}  (API docs at /docs)")
     app_ = create_app(model, runs_dir, max_running, cache_dir if atlas else None, token=token,
-                      allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None)
+                      allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None, sweeps_dir=sweeps_dir)
     uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
 
 
