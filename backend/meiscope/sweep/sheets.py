@@ -62,7 +62,8 @@ def _sheet(expansion: Expansion, grid: dict[str, np.ndarray], axis: str | None, 
     rows = range(first, first + len(units))
     width = max(3.6, 1.05 * len(columns) + 0.9)
     fig, axes = plt.subplots(len(units), len(columns), figsize=(width, 1.05 * len(units) + 1.0), squeeze=False)
-    heads = [f"{axis} = {_label(expansion.points[p].values[axis])}\n" if axis else "" for p in columns]
+    # the value alone heads a column (the axis is named once, in the title): long names would overlap
+    heads = [f"{_label(expansion.points[p].values[axis])}\n" if axis else "" for p in columns]
     images, titles = [], []
     for i, u in enumerate(rows):
         for j, p in enumerate(columns):
@@ -73,7 +74,7 @@ def _sheet(expansion: Expansion, grid: dict[str, np.ndarray], axis: str | None, 
     for i, unit in enumerate(units):  # row heads: the unit
         axes[i, 0].annotate(f"u{unit}", (-0.12, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=7)
     fixed = ", ".join(f"{a} = {_label(v[0])}" for a, v in expansion.axes.items() if a != axis)
-    fig.suptitle(f"{expansion.name}: units x {axis or 'base config'}\n" + (f"({fixed}) " if fixed else "")
+    fig.suptitle(f"{expansion.name}: rows units, columns {axis or 'the base config'}\n" + (f"({fixed}) " if fixed else "")
                  + "cell: final input, final activation", fontsize=7)
     fig.tight_layout(rect=(0.06, 0, 1, 1 - 0.5 / fig.get_figheight()))
     return _save(fig, path, formats)
