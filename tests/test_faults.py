@@ -4,8 +4,10 @@ runs folder. Nothing half-written is ever visible, the next start cleans up, and
 import errno
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -101,12 +103,16 @@ def test_a_server_killed_mid_run_restarts_cleanly(tmp_path):
         server.kill()
     finally:
         server.stop()
-    # what a save cut off by the kill would have left
+    # what a save, and an export being zipped for a download, cut off by the kill would have left
     (runs / f".{going}.partial-{pid}-x1y2z3").mkdir()
     (runs / f".{going}.partial-{pid}-x1y2z3" / "arrays.npz").write_bytes(b"PK\x03\x04 truncated")
+    scratch = Path(tempfile.gettempdir()) / f"meiscope-scratch-{pid}-x1y2z3"
+    scratch.mkdir()
+    (scratch / ".meiscope-figures.zip.partial-1-abc").write_bytes(b"PK\x03\x04 truncated")
     server = LiveServer(runs)
     try:
         assert httpx.get(f"{server.url}/api/health").json()["status"] == "ok"
+        assert not scratch.exists()
         assert sorted(p.name for p in runs.iterdir()) == [done]  # the partial is gone, the saved run stays
         assert httpx.get(f"{server.url}/api/runs/{done}").json()["status"] == "completed"
         assert httpx.get(f"{server.url}/api/runs/{going}").status_code == 404

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)(-.*)?$")
+_SCRATCH = re.compile(r"^meiscope-scratch-(?P<pid>\d+)-")
 
 
 def partial_prefix(target: Path) -> str:
@@ -54,3 +56,20 @@ def clean_leftovers(folder: Path) -> list[str]:
             path.unlink(missing_ok=True)
         handled.append(path.name)
     return handled
+
+
+def scratch_dir() -> Path:
+    """A fresh folder in the system's temporary directory for work that is thrown away (an export being
+    zipped for a download), named with this process's id so that clean_scratch can tell it is abandoned."""
+    return Path(tempfile.mkdtemp(prefix=f"meiscope-scratch-{os.getpid()}-"))
+
+
+def clean_scratch() -> list[str]:
+    """Remove the scratch folders of processes that are gone (a server killed mid-export)."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob("meiscope-scratch-*"):
+        match = _SCRATCH.match(path.name)
+        if match and not _alive(int(match["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed

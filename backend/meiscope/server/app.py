@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import tempfile
 import time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
@@ -40,6 +39,7 @@ from .atlas import Atlas
 from ..analysis.report import analyze_unit, report_panels, split_arrays
 from ..data import build_split
 from .encode import MAX_ROWS, encode_frame, finite, pack
+from ..atomic import clean_scratch, scratch_dir
 from .guard import Guard
 from .sweeps import sweep_router
 from .jobs import Job, JobManager, new_run_id
@@ -136,6 +136,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        clean_scratch()  # exports of a server that was killed while zipping
         model = await asyncio.to_thread(load_model, model_dir)
         # the first run in a process pays about a second of one-time set-up in torch: pay it before the
         # first user does (a 2-step run with every stage that a default run uses)
@@ -297,7 +298,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         return await _export({i: finished_run(i) for i in names})
 
     async def _export(runs: dict) -> FileResponse:
-        folder = Path(tempfile.mkdtemp(prefix="meiscope-export-"))
+        folder = scratch_dir()
         zip_path = await asyncio.to_thread(write_export, runs, folder / "meiscope-figures.zip")
         return FileResponse(zip_path, media_type="application/zip", filename=f"meiscope-{'-'.join(runs)}.zip",
                             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))

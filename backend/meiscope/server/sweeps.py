@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from ..atomic import scratch_dir
 from ..engine.result import Frame
 from ..sweep.export import export_sweep
 from ..sweep.store import SweepStore, list_sweeps
@@ -92,7 +92,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     async def sweep_export(name: SweepName) -> FileResponse:
         """The figure set of a sweep: per grid point a batched run's figures, the summary and the sheets."""
         store = store_of(name)
-        folder = Path(tempfile.mkdtemp(prefix="meiscope-sweep-export-"))
+        folder = scratch_dir()
         try:
             zip_path = await asyncio.to_thread(export_sweep, store, folder / f"{name}.zip")
         except FileNotFoundError as exc:
