@@ -68,6 +68,7 @@ def test_sixteen_clients_with_several_runs_each(server):
     assert outcomes.count("completed") >= CLIENTS  # busy answers are allowed, but the server did serve
     assert health and set(health) == {200} and set(listings) == {200}
     after = server.rss_mib()
+    print(f"server RSS {before:.0f} -> {after:.0f} MiB ({after / before:.3f}x)")
     assert after <= 1.10 * before, f"memory grew from {before:.0f} MiB to {after:.0f} MiB"
 
 
