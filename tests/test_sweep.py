@@ -47,6 +47,8 @@ def test_axes_expand_to_the_cartesian_product_of_validated_configs(card):
     ({"axes": {"steps": {"range": [10, 20]}}}, "axis steps: range takes [start, stop, step]"),
     ({"axes": {"steps": {"arange": [1, 2, 3]}}}, "axis steps: give a list"),
     ({"axes": {"seed": [1, 1]}}, "axis seed: values repeat"),
+    ({"axes": {"seed": {"range": [0, 1e9, 1]}}}, "axis seed: range gives 1000000001 values, at most 1000"),
+    ({"axes": {"seed": {"range": [0, 999, 1]}, "steps": {"range": [1, 100, 1]}}}, "= 100000 grid points"),
     ({"axes": {"unit": [1, 2]}}, "unit: a sweep's targets are its `units`"),
     ({"base": {"steps": 0}}, "base: steps"),
     ({"units": [300]}, "units: config: unit must lie in 0..249 for layer z2, got [300]"),

@@ -31,6 +31,8 @@ from ..engine.options import ConfigError, build_config, describe_error, parse_as
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # a folder name: no '/', no '..'
 UNIT_SETS = ("all", "active", "texture-sensitive")
 GENERATORS = ("range", "linspace", "geomspace")
+MAX_VALUES = 1000  # values of one axis
+MAX_POINTS = 10_000  # grid points of a sweep (the thesis' largest full grid has 1,500)
 
 
 class SweepSpec(BaseModel):
@@ -108,10 +110,12 @@ def _generate(name: str, kind: str, a: float, b: float, c: float) -> list[float 
         if c <= 0 or b < a:
             raise ConfigError(f"axis {name}: range needs start <= stop and a positive step")
         n = int(math.floor((b - a) / c + 1e-9)) + 1
+        if n > MAX_VALUES:
+            raise ConfigError(f"axis {name}: range gives {n} values, at most {MAX_VALUES}")
         values = [a + k * c for k in range(n)]
     else:
-        if not float(c).is_integer() or not 1 <= c <= 1000:
-            raise ConfigError(f"axis {name}: {kind} needs a count n in 1..1000")
+        if not float(c).is_integer() or not 1 <= c <= MAX_VALUES:
+            raise ConfigError(f"axis {name}: {kind} needs a count n in 1..{MAX_VALUES}")
         n = int(c)
         if kind == "geomspace":
             if a <= 0 or b <= 0:
@@ -180,6 +184,10 @@ def expand(spec: SweepSpec, card: dict | None = None) -> Expansion:
         if key in spec.base or key in spec.axes:
             raise ConfigError(f"{key}: a sweep's targets are its `units`; leave {key} out of base and axes")
     axes = {axis: axis_values(axis, raw) for axis, raw in spec.axes.items()}
+    n_points = math.prod(len(v) for v in axes.values())
+    if n_points > MAX_POINTS:
+        raise ConfigError(f"axes: {' x '.join(str(len(v)) for v in axes.values())} = {n_points} grid points, "
+                          f"at most {MAX_POINTS}: split the sweep")
     try:
         base = build_config(spec.base)
     except ConfigError as exc:
