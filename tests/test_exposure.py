@@ -164,3 +164,21 @@ def test_nothing_is_ever_unpickled(tmp_path):
     np.savez(folder / "arrays.npz", images=np.array([object()], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         Run.load(folder)
+
+
+def test_snapshots_and_memory_of_kept_runs_are_bounded(tmp_path):
+    limits = ServerLimits(max_snapshot_images=1000, history_mib=1)
+    with TestClient(create_app(runs_dir=tmp_path, max_running=1, cache_dir=None, limits=limits)) as client:
+        hoarder = client.post("/api/runs", json={"unit": list(range(20)), "steps": 100, "snapshot_every": 1})
+        assert hoarder.status_code == 422 and hoarder.json()["detail"][0]["loc"] == ["body", "snapshot_every"]
+        ids = []
+        for _ in range(2):  # each run keeps 8 x 27 snapshots, about 1.4 MB: more than the 1 MiB kept in memory
+            ids.append(client.post("/api/runs", json={"unit": list(range(8)), "steps": 50, "snapshot_every": 2}).json()["run_id"])
+            while not client.get(f"/api/runs/{ids[-1]}").json()["saved"]:
+                time.sleep(0.02)
+        deadline = time.monotonic() + 30
+        while any(j.finished for j in client.app.state.jobs.list()):  # forgotten just after saving
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for run_id in ids:  # still served, from disk
+            assert len(client.get(f"/api/runs/{run_id}").json()["images"]) == 8

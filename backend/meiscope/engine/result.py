@@ -54,6 +54,13 @@ class Run:
         raise KeyError(f"no row for unit {unit} sample {sample} in this run")
 
     @property
+    def nbytes(self) -> int:
+        """Memory its arrays take."""
+        arrays = [self.images, self.best_images, self.best_step, self.snapshots, self.snapshot_steps,
+                  *self.metrics.values(), *self.arrays.values()]
+        return sum(a.nbytes for a in arrays)
+
+    @property
     def final_activation(self) -> np.ndarray:
         return self.metrics["activation"][-1]
 

@@ -112,10 +112,16 @@ class JobManager:
         return job
 
     def _forget_old(self) -> None:
-        """Keep at most `limits.history` finished runs in memory (their folders stay on disk)."""
+        """Keep at most `limits.history` finished runs, taking at most `limits.history_mib`, in memory (their
+        folders stay on disk), forgetting the oldest first."""
         finished = [j for j in self.jobs.values() if j.finished]
-        for job in finished[: max(0, len(finished) - self.limits.history)]:
+        sizes = [j.result.nbytes if j.result is not None else 0 for j in finished]
+        total, budget = sum(sizes), self.limits.history_mib << 20
+        for k, job in enumerate(finished):
+            if len(finished) - k <= self.limits.history and total <= budget:
+                break
             del self.jobs[job.id]
+            total -= sizes[k]
 
     def get(self, run_id: str) -> Job:
         """A run in memory, else a saved one from runs_dir (KeyError when there is neither)."""

@@ -17,7 +17,10 @@ class ServerLimits(BaseModel):
     max_draw_rows: int = Field(8192, ge=1, le=1_000_000, description="rows x distribution draws of one run")
     max_runs_per_client: int = Field(4, ge=1, le=1000, description="unfinished runs of one client")
     max_unfinished: int = Field(64, ge=1, le=10_000, description="queued and running runs of all clients")
+    max_snapshot_images: int = Field(100_000, ge=1, le=10_000_000,
+                                     description="rows x kept snapshots of one run (6.4 KB each)")
     history: int = Field(100, ge=1, le=100_000, description="finished runs kept in memory")
+    history_mib: int = Field(1024, ge=1, le=1 << 20, description="memory the finished runs kept may take")
     stored_runs: int = Field(1000, ge=1, le=1_000_000, description="saved run folders kept in runs_dir")
     max_message_bytes: int = Field(262_144, ge=1024, le=16 << 20,
                                    description="one websocket message or request body (an objective over every "
@@ -48,6 +51,10 @@ def check_work(config: AMConfig, limits: ServerLimits) -> None:
                                 f"got {len(config.objectives)} x {config.samples} = {rows}")
     if config.steps > limits.max_steps:
         raise LimitError("steps", f"this server runs at most {limits.max_steps} steps, got {config.steps}")
+    snapshots = rows * (config.steps // config.snapshot_every + 2)
+    if snapshots > limits.max_snapshot_images:
+        raise LimitError("snapshot_every", f"rows x snapshots kept must be at most {limits.max_snapshot_images}, got "
+                                           f"{rows} x {config.steps // config.snapshot_every + 2}: raise snapshot_every")
     if config.method.endswith("distribution") and rows * config.distribution.draws > limits.max_draw_rows:
         raise LimitError("distribution.draws", f"rows x draws must be at most {limits.max_draw_rows}, "
                                                f"got {rows} x {config.distribution.draws}")
