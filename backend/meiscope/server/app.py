@@ -120,6 +120,38 @@ class RateLimit:
         return True
 
 
+async def _next_message(ws: WebSocket, outbox: Outbox, rate: RateLimit,
+                        limits: ServerLimits) -> StartMessage | StopMessage | None:
+    """The client's next valid message (a start within the server's limits, or a stop). A message that is not
+    one gets an `error` and the next is read; None when the client left, or was closed for sending too much
+    (1009) or too often (1008)."""
+    while True:
+        event = await ws.receive()
+        if event["type"] == "websocket.disconnect":
+            return None
+        raw = event.get("text")
+        if raw is None:
+            outbox.put({"type": "error", "message": "binary frames are not accepted: send JSON text"})
+            continue
+        if len(raw) > limits.max_message_bytes:
+            await ws.close(1009, f"message larger than {limits.max_message_bytes} bytes")
+            return None
+        if not rate.allow():
+            await ws.close(1008, f"more than {limits.messages_per_second:g} messages a second")
+            return None
+        try:
+            message = ClientMessage.validate_json(raw)
+            if isinstance(message, StartMessage):
+                check_work(message.config, limits)
+        except ValidationError as exc:
+            outbox.put({"type": "error", "message": describe_error(exc)})
+            continue
+        except LimitError as exc:
+            outbox.put({"type": "error", "field": f"config.{exc.field}", "message": f"config.{exc}"})
+            continue
+        return message
+
+
 def _limit_422(exc: LimitError) -> HTTPException:
     """A server limit as FastAPI's own 422 body: the field's location and a message with the bound."""
     return HTTPException(422, [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "limit"}])
@@ -323,30 +355,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         rate = RateLimit(limits.messages_per_second)
         client = f"ws-{id(ws):x}"
         try:
-            while True:
-                event = await ws.receive()
-                if event["type"] == "websocket.disconnect":
-                    break
-                raw = event.get("text")
-                if raw is None:
-                    outbox.put({"type": "error", "message": "binary frames are not accepted: send JSON text"})
-                    continue
-                if len(raw) > limits.max_message_bytes:
-                    await ws.close(1009, f"message larger than {limits.max_message_bytes} bytes")
-                    break
-                if not rate.allow():
-                    await ws.close(1008, f"more than {limits.messages_per_second:g} messages a second")
-                    break
-                try:
-                    message = ClientMessage.validate_json(raw)
-                    if isinstance(message, StartMessage):
-                        check_work(message.config, limits)
-                except ValidationError as exc:
-                    outbox.put({"type": "error", "message": describe_error(exc)})
-                    continue
-                except LimitError as exc:
-                    outbox.put({"type": "error", "field": f"config.{exc.field}", "message": f"config.{exc}"})
-                    continue
+            while (message := await _next_message(ws, outbox, rate, limits)) is not None:
                 if isinstance(message, StopMessage):
                     if current and not current[-1].finished:
                         current[-1].stop()  # its `done` (status cancelled) follows when the worker has stopped
@@ -373,7 +382,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         except WebSocketDisconnect:
             pass
         finally:
-            for job in current:  # the client went away: its runs stop
+            for job in current:  # the client went away (or was closed): its runs stop
                 job.stop()
             send_task.cancel()
 
