@@ -2,7 +2,8 @@
 
 A write goes to a hidden partial beside its target, named with the writer's process id, and is renamed
 over the target only when complete. A process killed mid-write leaves only that hidden partial, which the
-next writer (or the server at start) removes once its process is gone: no reader ever sees a partial file.
+next process to write into that folder (or the server at start) removes once its process is gone: no reader
+ever sees a partial file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's live process
         return True
     return True
+
+
+_cleaned: set[Path] = set()  # folders this process has cleaned already
+
+
+def clean_leftovers_once(folder: Path) -> None:
+    """clean_leftovers the first time this process writes into `folder`: writers call it before each write,
+    and a folder of many runs is scanned once per process, not once per save."""
+    folder = Path(folder).resolve()
+    if folder not in _cleaned:
+        clean_leftovers(folder)
+        _cleaned.add(folder)
 
 
 def clean_leftovers(folder: Path) -> list[str]:

@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .atomic import clean_leftovers, partial_prefix
+from .atomic import clean_leftovers_once, partial_prefix
 from .engine.figures import write_figures, write_sheet
 from .engine.result import METRICS, Run
 from .plotting import FIGURE_LOCK
@@ -68,7 +68,7 @@ def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str,
         for name, source in (extra or {}).items():
             (shutil.copytree if Path(source).is_dir() else shutil.copyfile)(source, root / name)
         (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs)) + readme_note)
-        clean_leftovers(zip_path.parent)
+        clean_leftovers_once(zip_path.parent)
         fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)
         os.close(fd)
         try:

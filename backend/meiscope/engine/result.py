@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import clean_leftovers, old_name, partial_prefix
+from ..atomic import clean_leftovers_once, old_name, partial_prefix
 from .config import AMConfig
 
 METRICS = ("activation", "runner_up", "runner_up_unit", "elbo", "objective")
@@ -71,7 +71,7 @@ class Run:
         meiscope.atomic: a writer killed mid-save leaves only a partial that the next writer removes)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        clean_leftovers(directory.parent)
+        clean_leftovers_once(directory.parent)
         tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(directory), dir=directory.parent))
         try:
             arrays = {"images": self.images, "best_images": self.best_images, "best_step": self.best_step,

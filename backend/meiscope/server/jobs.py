@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..atomic import clean_leftovers
+from ..atomic import clean_leftovers_once
 from ..engine import AMConfig, Frame, Run, run
 from ..model.tdvae import TDVAE
 from .limits import RUN_ID, Busy, ServerLimits
@@ -90,7 +90,7 @@ class JobManager:
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="meiscope-run")
         if runs_dir is not None:
-            clean_leftovers(Path(runs_dir))  # partial saves of a server that was killed
+            clean_leftovers_once(Path(runs_dir))  # partial saves of a server that was killed
 
     def submit(self, config: AMConfig, on_frame: Callable[[Frame], None] | None = None,
                on_done: Callable[[Job], None] | None = None, run_id: str | None = None,

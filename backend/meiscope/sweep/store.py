@@ -73,8 +73,8 @@ class SweepStore:
 
     # ---- runs -----------------------------------------------------------------------------------
     def run_dir(self, rid: str) -> Path:
-        # 256 shards: a save scans its folder for partial writes left by killed processes (meiscope.atomic),
-        # which a flat folder of 10^5 runs would make quadratic
+        # 256 shards: a flat folder of 10^5 runs is slow to list (the first save of a process into a folder
+        # scans it for partial writes of killed processes, meiscope.atomic)
         return self.runs / rid[:2] / rid
 
     def has(self, rid: str) -> bool:
