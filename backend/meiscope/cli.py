@@ -611,11 +611,9 @@ def sweeps(out: Path = typer.Option(Path("runs/sweeps"), help="Sweeps folder."))
     if not names:
         typer.echo(f"no sweeps in {out}")
     for name in names:
-        store = SweepStore(out, name)
-        manifest = store.manifest()
-        ids = [rid for p in manifest["points"] for rid in p["run_ids"]]
-        axes = ", ".join(f"{a} ({len(v)})" for a, v in manifest["axes"].items()) or "no axes"
-        typer.echo(f"{name}: {len(manifest['units'])} units x {axes}; {sum(map(store.has, ids))}/{len(ids)} runs stored")
+        status = SweepStore(out, name).status()
+        axes = ", ".join(f"{a} ({len(v)})" for a, v in status["axes"].items()) or "no axes"
+        typer.echo(f"{name}: {status['units']} units x {axes}; {status['stored']}/{status['runs']} runs stored")
 
 
 def main() -> None:  # pragma: no cover - console entry point (tested through a subprocess)

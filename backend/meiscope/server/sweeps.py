@@ -7,13 +7,11 @@ final activation and final input), one cell's run in the form the unit view draw
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from pathlib import Path
-
-import numpy as np
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
@@ -23,13 +21,12 @@ from ..atomic import scratch_dir
 from ..engine.result import Frame
 from ..sweep.export import export_sweep
 from ..sweep.store import SweepStore, list_sweeps
-from ..sweep.spec import NAME_PATTERN
+from ..sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
 from .encode import encode_frame, finite, pack
 
-RUN_ID = re.compile(r"^[0-9a-f]{16}$")
 # checked by FastAPI (422 naming the parameter) and stated in the OpenAPI schema
 SweepName = Annotated[str, PathParam(pattern=NAME_PATTERN.pattern, description="a sweep's folder name")]
-SweepRunId = Annotated[str, PathParam(pattern=RUN_ID.pattern, description="a sweep run id: 16 hex digits")]
+SweepRunId = Annotated[str, PathParam(pattern=RUN_ID_PATTERN.pattern, description="a sweep run id: 16 hex digits")]
 CURVES = ("activation", "runner_up", "elbo", "objective")
 
 
@@ -46,14 +43,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     @router.get("")
     def sweeps() -> list[dict]:
         """Every stored sweep: its axes (with their values), unit count, grid points and stored runs."""
-        out = []
-        for name in list_sweeps(root):
-            store = SweepStore(root, name)
-            manifest = store.manifest()
-            ids = [rid for p in manifest["points"] for rid in p["run_ids"]]
-            out.append({"name": name, "axes": manifest["axes"], "units": len(manifest["units"]),
-                        "points": len(manifest["points"]), "runs": len(ids), "stored": sum(map(store.has, ids))})
-        return out
+        return [SweepStore(root, name).status() for name in list_sweeps(root)]
 
     @router.get("/{name}")
     def sweep(name: SweepName) -> dict:

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -66,11 +67,16 @@ class Expansion:
     def n_runs(self) -> int:
         return len(self.points) * len(self.units)
 
+    @cached_property
+    def run_ids(self) -> list[list[str]]:
+        """The run id of every cell (points x units), hashed once: the manifest, the plan and the summary
+        all need them."""
+        return [[run_id(unit_config(p.config, u)) for u in self.units] for p in self.points]
+
     def manifest(self) -> dict:
         """What sweep.json records: the spec and its expansion."""
         return {"name": self.name, "spec": self.spec.model_dump(mode="json"), "axes": self.axes, "units": self.units,
-                "points": [{"values": p.values, "run_ids": [run_id(unit_config(p.config, u)) for u in self.units]}
-                           for p in self.points]}
+                "points": [{"values": p.values, "run_ids": ids} for p, ids in zip(self.points, self.run_ids)]}
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -223,6 +229,9 @@ def unit_config(config: AMConfig, unit: int) -> AMConfig:
 def config_hash(config: AMConfig) -> str:
     """sha256 of the config's canonical JSON (sorted keys): equal configs, equal hashes."""
     return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 
 
 def run_id(config: AMConfig) -> str:

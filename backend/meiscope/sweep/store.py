@@ -95,8 +95,8 @@ class SweepStore:
     def missing(self, expansion: Expansion) -> list[tuple[Point, list[int]]]:
         """Per grid point, the units whose run is not stored yet."""
         out = []
-        for point in expansion.points:
-            units = [u for u in expansion.units if not self.has(run_id(unit_config(point.config, u)))]
+        for point, ids in zip(expansion.points, expansion.run_ids):
+            units = [u for u, rid in zip(expansion.units, ids) if not self.has(rid)]
             if units:
                 out.append((point, units))
         return out
@@ -109,6 +109,13 @@ class SweepStore:
     def manifest(self) -> dict:
         return json.loads((self.folder / "sweep.json").read_text())
 
+    def status(self) -> dict:
+        """What a listing shows: axes (with their values), unit count, grid points, runs and runs stored."""
+        manifest = self.manifest()
+        ids = [rid for p in manifest["points"] for rid in p["run_ids"]]
+        return {"name": self.folder.name, "axes": manifest["axes"], "units": len(manifest["units"]),
+                "points": len(manifest["points"]), "runs": len(ids), "stored": sum(map(self.has, ids))}
+
     def summarise(self, expansion: Expansion) -> dict[str, np.ndarray]:
         """summary.csv and summary.json (one row per grid point, unit and sample) and grid.npz: each cell's
         first-sample final input (`images`, points x units x 40 x 40) and final activation (`activation`,
@@ -118,7 +125,7 @@ class SweepStore:
         final = np.full((len(expansion.points), len(expansion.units)), np.nan, np.float32)
         for p, point in enumerate(expansion.points):
             for u, unit in enumerate(expansion.units):
-                rid = run_id(unit_config(point.config, unit))
+                rid = expansion.run_ids[p][u]
                 if not self.has(rid):
                     continue
                 run = self.load(rid)
