@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +23,22 @@ def fail(message: str) -> None:
 def check_device(device: str) -> None:
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
+def _load_model(model: Optional[Path], device: str = "cpu"):
+    """The checkpoint in `model` (default: the shipped one) on `device` (auto: CUDA when present); a missing
+    or corrupt checkpoint or a bad device exits 2 with one line."""
+    import torch
+
+    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+
+    check_device(device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return load_model(model or DEFAULT_MODEL_DIR).to(device)
+    except CheckpointError as exc:
+        fail(str(exc))
 
 
 @data_app.command("natural")
@@ -431,24 +446,15 @@ def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int]
 
 def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, sets: list[str], out: Path,
                   model_dir: Optional[Path], device: str, figures: bool) -> None:
-    import torch
-
     from .engine import run
     from .engine.options import ConfigError, build_config, parse_assignment, read_config_file
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
 
     try:
         file_layer = read_config_file(config_file) if config_file else {}
         config = build_config(defaults, file_layer, flags, *(parse_assignment(s) for s in sets))
     except ConfigError as exc:
         fail(str(exc))
-    check_device(device)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model = load_model(model_dir or DEFAULT_MODEL_DIR).to(device)
-    except CheckpointError as exc:
-        fail(str(exc))
+    model = _load_model(model_dir, device)
     result = run(model, config, progress=True)
     result.save(out, figures=figures)
     act = result.final_activation
@@ -567,17 +573,7 @@ def sweep(
         return
     loaded = None
     if tasks and ray is None:
-        import torch
-
-        from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
-
-        check_device(device)
-        try:
-            loaded = load_model(model or DEFAULT_MODEL_DIR)
-        except CheckpointError as exc:
-            fail(str(exc))
-        loaded = loaded.to("cuda" if device == "auto" and torch.cuda.is_available() else
-                           "cpu" if device == "auto" else device)
+        loaded = _load_model(model, device)
     elif tasks:
         try:
             import ray as _ray  # noqa: F401  (only to say clearly when it is missing)

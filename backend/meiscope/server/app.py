@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
@@ -25,7 +24,6 @@ from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.background import BackgroundTask
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..engine import AMConfig, Frame, run
@@ -39,7 +37,8 @@ from .atlas import Atlas
 from ..analysis.report import analyze_unit, report_panels, split_arrays
 from ..data import build_split
 from .encode import MAX_ROWS, encode_frame, finite, pack
-from ..atomic import clean_scratch, scratch_dir
+from ..atomic import clean_scratch
+from .download import zip_download
 from .guard import Guard
 from .sweeps import sweep_router
 from .jobs import Job, JobManager, new_run_id
@@ -330,10 +329,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         return await _export({i: finished_run(i) for i in names})
 
     async def _export(runs: dict) -> FileResponse:
-        folder = scratch_dir()
-        zip_path = await asyncio.to_thread(write_export, runs, folder / "meiscope-figures.zip")
-        return FileResponse(zip_path, media_type="application/zip", filename=f"meiscope-{'-'.join(runs)}.zip",
-                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+        return await zip_download(lambda path: write_export(runs, path), f"meiscope-{'-'.join(runs)}.zip")
 
     @app.websocket("/ws/runs")
     async def ws_runs(ws: WebSocket) -> None:

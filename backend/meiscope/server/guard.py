@@ -48,16 +48,16 @@ class Guard:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = _headers(scope)
-        refusal = self._refusal(scope, headers)
+        query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        refusal = self._refusal(scope, headers, query_token)
         if refusal is not None:
             status, message = refusal
             return await self._refuse(scope, receive, send, status, message)
-        query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
         if self.token and query_token and scope["type"] == "http":
             send = self._setting_cookie(send)
         return await self.app(scope, receive, send)
 
-    def _refusal(self, scope, headers: dict[str, str]) -> tuple[int, str] | None:
+    def _refusal(self, scope, headers: dict[str, str], query_token: str | None) -> tuple[int, str] | None:
         host = headers.get("host", "")
         if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
             return 400, f"host {_hostname(host)!r} is not served here (allowed: {', '.join(sorted(self.allowed_hosts))})"
@@ -65,7 +65,7 @@ class Guard:
         changes = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
         if changes and origin and origin != "null" and urlsplit(origin).netloc != host:
             return 403, f"requests from another origin ({origin}) are not allowed"
-        if self.token and not hmac.compare_digest(self._given_token(scope, headers).encode(), self.token.encode()):
+        if self.token and not hmac.compare_digest(self._given_token(headers, query_token).encode(), self.token.encode()):
             return 401, "this server needs its token: open the link that `meiscope serve` printed, or send " \
                         "'Authorization: Bearer TOKEN'"
         return self._size_refusal(scope, headers)
@@ -81,13 +81,12 @@ class Guard:
         return None
 
     @staticmethod
-    def _given_token(scope, headers: dict[str, str]) -> str:
+    def _given_token(headers: dict[str, str], query_token: str | None) -> str:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-        if query:
-            return query[0]
+        if query_token:
+            return query_token
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))

@@ -6,8 +6,6 @@ final activation and final input), one cell's run in the form the unit view draw
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -15,13 +13,12 @@ import numpy as np
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
-from ..atomic import scratch_dir
 from ..engine.result import Frame
 from ..sweep.export import export_sweep
 from ..sweep.store import SweepStore, list_sweeps
 from ..sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
+from .download import zip_download
 from .encode import encode_frame, finite, pack
 
 # checked by FastAPI (422 naming the parameter) and stated in the OpenAPI schema
@@ -82,14 +79,10 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     async def sweep_export(name: SweepName) -> FileResponse:
         """The figure set of a sweep: per grid point a batched run's figures, the summary and the sheets."""
         store = store_of(name)
-        folder = scratch_dir()
         try:
-            zip_path = await asyncio.to_thread(export_sweep, store, folder / f"{name}.zip")
+            return await zip_download(lambda path: export_sweep(store, path), f"meiscope-sweep-{name}.zip")
         except FileNotFoundError as exc:
-            shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(409, str(exc)) from None
-        return FileResponse(zip_path, media_type="application/zip", filename=f"meiscope-sweep-{name}.zip",
-                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     return router
 
