@@ -23,45 +23,23 @@ import httpx
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from live_server import LiveServer  # noqa: E402
+from live_server import LiveServer, poll, run_over_websocket  # noqa: E402
 
 
 def percentiles(values: list[float]) -> str:
     values = sorted(values)
-    q = statistics.quantiles(values, n=100)
+    q = statistics.quantiles(values, n=100, method="inclusive")  # never beyond the largest value
     return f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {values[-1]:.1f} ms (n={len(values)})"
 
 
-def poll_health(url: str, stop: threading.Event, latencies: list[float], period: float = 0.02) -> None:
-    with httpx.Client(timeout=10) as client:
-        while not stop.is_set():
-            t = time.perf_counter()
-            assert client.get(f"{url}/api/health").status_code == 200
-            latencies.append((time.perf_counter() - t) * 1000)
-            client.get(f"{url}/api/runs")
-            time.sleep(period)
-
-
 def dashboard_client(url: str, index: int, runs: int, steps: int, outcomes: list, frames: list) -> None:
-    """What the page sends: a unit, a default config, a frame every steps/100 steps."""
+    """What the page sends: a unit, a default config, a frame and an ELBO every steps/100 steps."""
     every = max(1, round(steps / 100))
-    with connect(f"ws://{url.removeprefix('http://')}/ws/runs", open_timeout=60) as ws:
-        for k in range(runs):
-            config = {"unit": (index * runs + k) % 250, "steps": steps, "snapshot_every": every, "elbo_every": every,
-                      "seed": k}
-            ws.send(json.dumps({"type": "start", "config": config}))
-            n = 0
-            while True:
-                message = json.loads(ws.recv(timeout=600))
-                if message["type"] == "frame":
-                    n += 1
-                elif message["type"] == "done":
-                    outcomes.append(message["status"])
-                    break
-                elif message["type"] == "error":
-                    outcomes.append("busy" if message.get("code") == "busy" else "error")
-                    break
-            frames.append(n)
+    configs = [{"unit": (index * runs + k) % 250, "steps": steps, "snapshot_every": every, "elbo_every": every,
+                "seed": k} for k in range(runs)]
+    for outcome, n in run_over_websocket(url, configs):
+        outcomes.append(outcome if outcome in ("completed", "busy") else "error")
+        frames.append(n)
 
 
 def disconnect_lag(url: str, trials: int) -> list[int]:
@@ -88,8 +66,9 @@ def main() -> None:
         server = LiveServer(Path(tmp) / "runs")
         try:
             idle: list[float] = []
+            statuses: list[int] = []
             stop = threading.Event()
-            poller = threading.Thread(target=poll_health, args=(server.url, stop, idle))
+            poller = threading.Thread(target=poll, args=(server.url, stop, idle, statuses))
             poller.start()
             time.sleep(4)
             stop.set()
@@ -102,7 +81,7 @@ def main() -> None:
             outcomes: list[str] = []
             frames: list[int] = []
             stop = threading.Event()
-            poller = threading.Thread(target=poll_health, args=(server.url, stop, loaded))
+            poller = threading.Thread(target=poll, args=(server.url, stop, loaded, statuses))
             poller.start()
             t0 = time.perf_counter()
             clients = [threading.Thread(target=dashboard_client, args=(server.url, i, args.runs, args.steps, outcomes,
@@ -120,6 +99,7 @@ def main() -> None:
         finally:
             server.stop()
 
+    assert set(statuses) == {200}, "every health and list request answers"
     print(f"health idle:        {percentiles(idle)}")
     print(f"health under load:  {percentiles(loaded)}; over 100 ms: {sum(v > 100 for v in loaded)}")
     print(f"load: {args.clients} websocket clients x {args.runs} runs of {args.steps} steps + REST polling every 20 ms")

@@ -1,17 +1,20 @@
 """A real `meiscope serve` in its own process on a free loopback port, for the tests (and benchmarks) that
-need one: load, kills, restarts, memory."""
+need one: load, kills, restarts, memory; and the clients that load it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+from websockets.sync.client import connect
 
 
 def free_port() -> int:
@@ -62,3 +65,36 @@ class LiveServer:
                 self.kill()
         if self.process.stdout:
             self.process.stdout.close()
+
+
+def run_over_websocket(url: str, configs: list[dict], timeout: float = 600) -> list[tuple[str, int]]:
+    """Start each config in turn over one websocket, as the page does, and wait for its end. Returns
+    (outcome, frames received) per run: outcome is the run's final status, "busy" or "error: ...". """
+    results = []
+    with connect(f"ws://{url.removeprefix('http://')}/ws/runs", open_timeout=60) as ws:
+        for config in configs:
+            ws.send(json.dumps({"type": "start", "config": config}))
+            frames = 0
+            while True:
+                message = json.loads(ws.recv(timeout=timeout))
+                if message["type"] == "frame":
+                    frames += 1
+                elif message["type"] == "done":
+                    results.append((message["status"], frames))
+                    break
+                elif message["type"] == "error":
+                    outcome = "busy" if message.get("code") == "busy" else f"error: {message['message']}"
+                    results.append((outcome, frames))
+                    break
+    return results
+
+
+def poll(url: str, stop: threading.Event, health_ms: list[float], statuses: list[int], period: float = 0.02) -> None:
+    """Until `stop`: GET /api/health (its latency in ms and status kept) and /api/runs (status kept)."""
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            statuses.append(client.get(f"{url}/api/health").status_code)
+            health_ms.append((time.perf_counter() - started) * 1000)
+            statuses.append(client.get(f"{url}/api/runs").status_code)
+            time.sleep(period)

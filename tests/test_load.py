@@ -11,7 +11,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from live_server import LiveServer
+from live_server import LiveServer, poll, run_over_websocket
 
 CLIENTS, RUNS_EACH = 16, 3
 
@@ -24,37 +24,18 @@ def server(tmp_path_factory):
 
 
 def run_client(url: str, index: int, outcomes: list, runs: int = RUNS_EACH) -> None:
-    """One websocket client: `runs` runs one after another, each to its end."""
-    with connect(f"ws://{url.removeprefix('http://')}/ws/runs", open_timeout=30) as ws:
-        for k in range(runs):
-            config = {"unit": (index * runs + k) % 250, "steps": 25, "snapshot_every": 5, "seed": k}
-            ws.send(json.dumps({"type": "start", "config": config}))
-            while True:
-                message = json.loads(ws.recv(timeout=120))
-                if message["type"] == "done":
-                    outcomes.append(message["status"])
-                    break
-                if message["type"] == "error":
-                    outcomes.append("busy" if message.get("code") == "busy" else f"error: {message['message']}")
-                    break
-
-
-def poll(url: str, stop: threading.Event, health: list, listings: list) -> None:
-    with httpx.Client(timeout=10) as client:
-        while not stop.is_set():
-            health.append(client.get(f"{url}/api/health").status_code)
-            listings.append(client.get(f"{url}/api/runs").status_code)
-            time.sleep(0.05)
+    """One websocket client: `runs` small runs one after another, each to its end."""
+    configs = [{"unit": (index * runs + k) % 250, "steps": 25, "snapshot_every": 5, "seed": k} for k in range(runs)]
+    outcomes.extend(outcome for outcome, _ in run_over_websocket(url, configs, timeout=120))
 
 
 def test_sixteen_clients_with_several_runs_each(server):
     run_client(server.url, 0, [], runs=2)  # warm both workers before measuring memory
     before = server.rss_mib()
     outcomes: list[str] = []
-    health: list[int] = []
-    listings: list[int] = []
+    statuses: list[int] = []
     stop = threading.Event()
-    poller = threading.Thread(target=poll, args=(server.url, stop, health, listings))
+    poller = threading.Thread(target=poll, args=(server.url, stop, [], statuses, 0.05))
     poller.start()
     clients = [threading.Thread(target=run_client, args=(server.url, i, outcomes)) for i in range(CLIENTS)]
     for c in clients:
@@ -66,7 +47,7 @@ def test_sixteen_clients_with_several_runs_each(server):
     assert len(outcomes) == CLIENTS * RUNS_EACH
     assert set(outcomes) <= {"completed", "busy"}, outcomes
     assert outcomes.count("completed") >= CLIENTS  # busy answers are allowed, but the server did serve
-    assert health and set(health) == {200} and set(listings) == {200}
+    assert statuses and set(statuses) == {200}
     after = server.rss_mib()
     print(f"server RSS {before:.0f} -> {after:.0f} MiB ({after / before:.3f}x)")
     assert after <= 1.10 * before, f"memory grew from {before:.0f} MiB to {after:.0f} MiB"
