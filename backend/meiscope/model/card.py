@@ -92,6 +92,21 @@ def _check(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def _commands(t: dict) -> list[str]:
+    """The train commands of every stage, oldest first (each later one starts from the one before)."""
+    return [st["command"] for st in t.get("earlier_stages") or []] + [t["command"]]
+
+
+def _earlier_stage_lines(t: dict) -> list[str]:
+    """The stages the last one started from (--init-from), and the totals over all of them."""
+    stages = t.get("earlier_stages") or []
+    if not stages:
+        return []
+    lines = [f"- Started from an earlier release ({st.get('released')}): {st['steps']:,} steps in "
+             f"{st['wall_s'] / 60:.1f} minutes on {st['machine']}, by `{st['command']}`" for st in stages]
+    return [*lines, f"- In all: {t['total_steps']:,} steps in {t['total_wall_s'] / 60:.1f} minutes of training."]
+
+
 def render_markdown(card: dict) -> str:
     m = card["metrics"]
     t = card["training"]
@@ -148,7 +163,9 @@ def render_markdown(card: dict) -> str:
         f"over the first {t['config']['beta_warmup_frac']:.0%} of the steps; gradient-norm clip "
         f"{t['config']['clip_norm']}, seed {t['config']['seed']}.",
         *[f"- Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
-        f"- Reproduce: `{t['command']}`, then `meiscope release RUN_DIR --out models/tdvae40`.",
+        *_earlier_stage_lines(t),
+        "- Reproduce: " + ", then ".join(f"`{command}`" for command in _commands(t))
+        + ", then `meiscope release RUN_DIR --out models/tdvae40`.",
         "",
         "## Data",
         "",

@@ -12,7 +12,7 @@ import torch
 
 from ..data.patches import PatchSetParams, build_natural
 from ..train import METRICS_FILE, SESSIONS_FILE, load_training_state
-from .card import write_card, write_figures
+from .card import read_card, write_card, write_figures
 from .checkpoint import load_model, save_sharded
 from .evaluate import evaluate
 from .tdvae import TDVAE
@@ -48,10 +48,25 @@ def read_sessions(train_dir: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "config"} for line in path.read_text().splitlines()]
 
 
+def earlier_stages(init_from: str | None) -> list[dict]:
+    """The training stages behind the weights a run started from (--init-from), oldest first, read from
+    that checkpoint's card; empty for a run from scratch or a start without a card."""
+    if not init_from:
+        return []
+    try:
+        card = read_card(Path(init_from))
+        t = card["training"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return []
+    stage = {k: t.get(k) for k in ("steps", "wall_s", "device", "machine", "command", "sessions")}
+    return [*t.get("earlier_stages", []), {**stage, "released": card.get("released")}]
+
+
 def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True) -> dict:
     state = load_training_state(train_dir)
     meta = state["meta"]
     config = meta["config"]
+    earlier = earlier_stages(config.get("init_from"))  # before the shards (maybe the same folder) are replaced
     model = TDVAE()
     model.load_state_dict(state["model"])
     save_sharded(model, out)
@@ -76,6 +91,9 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
             "command": train_command(config),
             "interim_note": interim_note,
             "sessions": read_sessions(Path(train_dir)),
+            "earlier_stages": earlier,
+            "total_steps": meta["step"] + sum(st["steps"] for st in earlier),
+            "total_wall_s": meta["wall_s"] + sum(st["wall_s"] for st in earlier),
         },
         "data": {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")},
         "metrics": metrics,
