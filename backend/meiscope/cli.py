@@ -151,13 +151,10 @@ def info(
 ) -> None:
     """Load the model, check its shards, and print its card's summary."""
     from .model.card import read_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+    from .model.checkpoint import DEFAULT_MODEL_DIR
 
     folder = model or DEFAULT_MODEL_DIR
-    try:
-        tdvae = load_model(folder)
-    except CheckpointError as exc:
-        fail(str(exc))
+    tdvae = _load_model(folder)
     n = sum(p.numel() for p in tdvae.parameters())
     typer.echo(f"TDVAE-40 from {folder}: {n:,} parameters, shards verified")
     try:
@@ -168,7 +165,8 @@ def info(
     m, t = card["metrics"], card["training"]
     if t.get("interim_note"):
         typer.echo(f"NOTE: {t['interim_note']}")
-    typer.echo(f"trained {t['steps']:,} steps on {t['machine']} in {t['wall_s'] / 60:.0f} min")
+    typer.echo(f"trained {t.get('total_steps', t['steps']):,} steps on {t['machine']} in "
+               f"{t.get('total_wall_s', t['wall_s']) / 60:.0f} min")
     typer.echo(f"held-out ELBO {m['heldout']['elbo']:.1f} nats/patch "
                f"(floored-Gaussian baseline {m['baselines']['floored_gaussian']:.1f}, "
                f"margin {m['baselines']['margin_over_floored_gaussian']:+.1f})")
@@ -211,13 +209,9 @@ def serve(
 
     import uvicorn
 
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
     from .server.app import create_app
 
-    try:
-        load_model(model or DEFAULT_MODEL_DIR)  # fail here, with one line, rather than inside the server
-    except CheckpointError as exc:
-        fail(str(exc))
+    _load_model(model)  # fail here, with one line, rather than inside the server
     if not loopback:
         typer.echo(f"warning: serving on {host}: anyone who can reach this port and has the token can run "
                    "jobs on this machine", err=True)
@@ -292,13 +286,10 @@ def analyze(
 
     from .analysis.report import analyze_unit, split_arrays, write_report_figure
     from .model.card import read_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, atomic_write_text, load_model
+    from .model.checkpoint import DEFAULT_MODEL_DIR, atomic_write_text
 
     folder = model or DEFAULT_MODEL_DIR
-    try:
-        tdvae = load_model(folder)
-    except CheckpointError as exc:
-        fail(str(exc))
+    tdvae = _load_model(folder)
     data = None
     if patches:
         from .data import build_split
@@ -323,12 +314,13 @@ def analyze(
 def _model_and_card(model: Optional[Path]):
     """(folder, model, card) of a checkpoint folder (default: the shipped one); a user error exits 2."""
     from .model.card import read_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+    from .model.checkpoint import DEFAULT_MODEL_DIR
 
     folder = model or DEFAULT_MODEL_DIR
+    tdvae = _load_model(folder)
     try:
-        return folder, load_model(folder), read_card(folder)
-    except (CheckpointError, FileNotFoundError) as exc:
+        return folder, tdvae, read_card(folder)
+    except FileNotFoundError as exc:
         fail(str(exc))
 
 
