@@ -40,7 +40,7 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv:
     plt.close(fig)
     names.append("projective_fields.png")
 
-    x = torch.as_tensor(np.asarray(heldout[:8], dtype=np.float32))
+    x = torch.as_tensor(np.array(heldout[:8], dtype=np.float32))  # a copy: the memmap is read-only
     with torch.no_grad():
         recon = model.reconstruct(x.reshape(8, -1)).reshape(8, PATCH, PATCH).numpy()
     fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
@@ -90,6 +90,12 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv:
 
 def _check(ok: bool) -> str:
     return "met" if ok else "NOT met"
+
+
+def _beta_text(c: dict) -> str:
+    if c["beta_start"] >= 1 or c["beta_warmup_frac"] <= 0:
+        return "z2-KL weight 1 throughout (no warm-up)"
+    return f"z2-KL weight warmed up from {c['beta_start']} to 1 over the first {c['beta_warmup_frac']:.0%} of the steps"
 
 
 def _commands(t: dict) -> list[str]:
@@ -155,12 +161,11 @@ def render_markdown(card: dict) -> str:
         "",
         "## Training",
         "",
-        f"- Machine: {t['machine']}; device {t['device']}; {t['steps']:,} steps of batch {t['config']['batch']} "
+        f"- {'This stage' if t.get('earlier_stages') else 'Machine'}: {t['machine']}; device {t['device']}; {t['steps']:,} steps of batch {t['config']['batch']} "
         f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
         f"- Recipe: Adam lr {t['config']['lr']}, constant for the first {t['config']['lr_decay_start']:.0%} "
         f"of {t['config']['steps']:,} planned steps, then falling linearly to "
-        f"{t['config']['lr_final_frac']:g} x lr; z2-KL weight warmed up from {t['config']['beta_start']} to 1 "
-        f"over the first {t['config']['beta_warmup_frac']:.0%} of the steps; gradient-norm clip "
+        f"{t['config']['lr_final_frac']:g} x lr; {_beta_text(t['config'])}; gradient-norm clip "
         f"{t['config']['clip_norm']}, seed {t['config']['seed']}.",
         *[f"- Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
         *_earlier_stage_lines(t),
