@@ -161,7 +161,8 @@ def render_markdown(card: dict) -> str:
         "",
         "## Training",
         "",
-        f"- {'This stage' if t.get('earlier_stages') else 'Machine'}: {t['machine']}; device {t['device']}; {t['steps']:,} steps of batch {t['config']['batch']} "
+        f"- {'This stage' if t.get('earlier_stages') else 'Machine'}: {t['machine']}; device {t['device']}; "
+        f"{t['steps']:,} steps of batch {t['config']['batch']} "
         f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
         f"- Recipe: Adam lr {t['config']['lr']}, constant for the first {t['config']['lr_decay_start']:.0%} "
         f"of {t['config']['steps']:,} planned steps, then falling linearly to "
