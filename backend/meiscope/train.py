@@ -11,20 +11,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .data.patches import PatchSetParams, build_natural
+from .machine import machine_description
 from .model.checkpoint import atomic_save_file, atomic_write_text, load_model
 from .model.evaluate import elbo_terms_mean
-from .model.tdvae import TDVAE, as_batch
+from .model.dictionary import Dictionary, initialise_model
+from .model.tdvae import TDVAE, ELBOTerms, as_batch
 
 STATE_FILE = "state.safetensors"
 STATE_META = "state.json"
 METRICS_FILE = "metrics.csv"
 SESSIONS_FILE = "sessions.jsonl"
-METRIC_FIELDS = ["step", "wall_s", "beta", "lr", "elbo", "log_lik", "kl_z1", "kl_z2", "grad_norm",
-                 "patches_per_s", "heldout_elbo"]
+METRIC_FIELDS = ["step", "wall_s", "beta", "lr", "free_bits", "elbo", "log_lik", "kl_z1", "kl_z2", "grad_norm",
+                 "patches_per_s", "heldout_elbo", "heldout_z2_units"]
 
 
 @dataclass
@@ -32,30 +35,46 @@ class TrainConfig:
     steps: int = 36_000
     batch: int = 512
     lr: float = 2e-4
-    lr_decay_start: float = 0.25  # fraction of the steps after which lr falls linearly ...
-    lr_final_frac: float = 0.05  # ... to this fraction of lr at the last step
-    beta_start: float = 0.1  # weight of KL(q(z2|x) || N(0, I)) at step 0 ...
-    beta_warmup_frac: float = 0.4  # ... rising linearly to 1 over this fraction of the steps
+    lr_decay_start: float = 0.25  # fraction of the run after which lr falls linearly ...
+    lr_final_frac: float = 0.05  # ... to this fraction of lr at the end
+    beta_start: float = 0.1  # weight of KL(q(z2|x) || N(0, I)) at the start ...
+    beta_warmup_frac: float = 0.4  # ... rising linearly to 1 over this fraction of the run
+    z2_free_bits: float = 0.0  # nats per z2 unit that its batch-mean KL is not charged below (against collapse) ...
+    z2_free_bits_until: float = 1.0  # ... falling linearly to 0 at this fraction of the run
+    freeze_decoder: bool = False  # keep W and its bias as they start (the recipe's inference stage)
     clip_norm: float = 1000.0
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 500
     eval_every: int = 500
     eval_patches: int = 2048
-    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
-    init_from: str | None = None  # start from these weights (a checkpoint folder) with a fresh optimiser
+    max_minutes: float | None = None  # stop (with a checkpoint) when the run's training time reaches this
+    init_from: str | None = None  # start from these weights (a checkpoint or training folder), fresh optimiser
+    init_dictionary: str | None = None  # or from a dictionary folder (W and the encoder's pass-through)
     data: PatchSetParams = field(default_factory=PatchSetParams)
 
-    def lr_at(self, step: int) -> float:
-        start = self.lr_decay_start * self.steps
-        if step <= start:
-            return self.lr
-        progress = min(1.0, (step - start) / max(1.0, self.steps - start))
-        return self.lr * (1.0 - (1.0 - self.lr_final_frac) * progress)
+    def progress(self, step: int, wall_s: float = 0.0) -> float:
+        """How far through the run: steps done or training time spent, whichever budget is further along,
+        so that the schedules finish when a time budget ends the run before its planned steps."""
+        by_time = 0.0 if self.max_minutes is None else wall_s / (60.0 * self.max_minutes)
+        return min(1.0, max(step / self.steps, by_time))
 
-    def beta(self, step: int) -> float:
-        warm = max(1, int(self.beta_warmup_frac * self.steps))
-        return min(1.0, self.beta_start + (1.0 - self.beta_start) * step / warm)
+    def lr_at(self, step: int, wall_s: float = 0.0) -> float:
+        p = self.progress(step, wall_s)
+        if p <= self.lr_decay_start:
+            return self.lr
+        frac = (p - self.lr_decay_start) / max(1e-9, 1.0 - self.lr_decay_start)
+        return self.lr * (1.0 - (1.0 - self.lr_final_frac) * frac)
+
+    def beta(self, step: int, wall_s: float = 0.0) -> float:
+        if self.beta_warmup_frac <= 0:
+            return 1.0 if step > 0 else min(1.0, self.beta_start)
+        return min(1.0, self.beta_start + (1.0 - self.beta_start) * self.progress(step, wall_s) / self.beta_warmup_frac)
+
+    def free_bits(self, step: int, wall_s: float = 0.0) -> float:
+        if self.z2_free_bits <= 0:
+            return 0.0
+        return self.z2_free_bits * max(0.0, 1.0 - self.progress(step, wall_s) / max(1e-9, self.z2_free_bits_until))
 
 
 def pick_device(name: str) -> torch.device:
@@ -82,7 +101,8 @@ def save_training_state(folder: Path, model: TDVAE, opt: torch.optim.Adam, gen: 
     tensors["rng.batches"] = gen.get_state()
     tensors["rng.noise"] = noise.get_state()
     atomic_save_file(tensors, folder / STATE_FILE)
-    meta = {"step": step, "adam_step": adam_step, "wall_s": wall_s, "config": asdict(config)}
+    meta = {"step": step, "adam_step": adam_step, "wall_s": wall_s, "machine": machine_description(str(config.device)),
+            "config": asdict(config)}
     atomic_write_text(folder / STATE_META, json.dumps(meta, indent=2))
 
 
@@ -112,6 +132,15 @@ def log_session(out: Path, step: int, config: TrainConfig) -> None:
         f.write(json.dumps({"start_step": step, "change": change, "config": now}) + "\n")
 
 
+def training_loss(terms: ELBOTerms, beta: float, free_bits: float) -> Tensor:
+    """The negative ELBO of a batch, its z2 KL weighted by beta; with free bits, each z2 unit's batch-mean
+    KL is charged as max(KL, free_bits), so no unit gains by falling below it (free bits, Kingma et al. 2016)."""
+    if free_bits <= 0:
+        return -terms.elbo(beta).mean()
+    kl_z2 = terms.kl_z2_units.mean(0).clamp_min(free_bits).sum()
+    return -(terms.log_lik - terms.kl_z1).mean() + beta * kl_z2
+
+
 def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = True) -> Path:
     """Train (or resume training) into `out`; returns the folder holding state.safetensors."""
     out = Path(out)
@@ -120,13 +149,19 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE_FILE).is_file()
     model = TDVAE()
+    if config.init_from and config.init_dictionary:
+        raise ValueError("init_from and init_dictionary are two different starts: give one")
     if config.init_from and not resuming:  # before the data build, so a bad folder fails at once
         model.load_state_dict(load_model(config.init_from).state_dict())
+    if config.init_dictionary and not resuming:
+        initialise_model(model, Dictionary.load(Path(config.init_dictionary)))
+    model.decoder.requires_grad_(not config.freeze_decoder)
     model = model.to(device)
     data = build_natural(config.data, progress=progress)
     train_x = as_batch(data.train)  # a copy in RAM: random batches from a memory-mapped file would be slow
     eval_x = as_batch(data.heldout[: config.eval_patches]).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trained, lr=config.lr, fused=True)
     gen = torch.Generator().manual_seed(config.seed)  # batch indices
     noise = torch.Generator(device=device).manual_seed(config.seed + 1)  # the ELBO's latent samples
     step, wall_prev = 0, 0.0
@@ -151,22 +186,22 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
         log.writeheader()
 
     t0 = time.perf_counter()
-    deadline = None if config.max_minutes is None else t0 + 60 * config.max_minutes
+    deadline = None if config.max_minutes is None else t0 + 60 * config.max_minutes - wall_prev
     bar = tqdm(total=config.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     t_last, step_last = t0, step
     try:
-        while step < config.steps:
+        while step < config.steps and (deadline is None or time.perf_counter() < deadline):
             idx = torch.randint(len(train_x), (config.batch,), generator=gen)
             x = train_x[idx].to(device, non_blocking=True)
-            beta = config.beta(step)
-            lr = config.lr_at(step)
+            wall = wall_prev + time.perf_counter() - t0
+            beta, lr, floor = config.beta(step, wall), config.lr_at(step, wall), config.free_bits(step, wall)
             for group in opt.param_groups:
                 group["lr"] = lr
             terms = model.elbo_terms(x, generator=noise)
-            loss = -terms.elbo(beta).mean()
+            loss = training_loss(terms, beta, floor)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.clip_norm))
             if math.isfinite(grad_norm):  # a rare non-finite batch is skipped, not applied
                 opt.step()
             step += 1
@@ -175,12 +210,14 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
                 rate = config.batch * (step - step_last) / (now - t_last)
                 t_last, step_last = now, step
                 row = {"step": step, "wall_s": round(wall_prev + now - t0, 2), "beta": round(beta, 4),
-                       "lr": lr, "elbo": terms.elbo().mean().item(), "log_lik": terms.log_lik.mean().item(),
-                       "kl_z1": terms.kl_z1.mean().item(), "kl_z2": terms.kl_z2.mean().item(),
-                       "grad_norm": grad_norm, "patches_per_s": round(rate, 1), "heldout_elbo": ""}
+                       "lr": lr, "free_bits": floor, "elbo": terms.elbo().mean().item(),
+                       "log_lik": terms.log_lik.mean().item(), "kl_z1": terms.kl_z1.mean().item(),
+                       "kl_z2": terms.kl_z2.mean().item(), "grad_norm": grad_norm, "patches_per_s": round(rate, 1),
+                       "heldout_elbo": "", "heldout_z2_units": ""}
                 if step % config.eval_every == 0 or step == config.steps:
                     model.eval()
-                    row["heldout_elbo"] = elbo_terms_mean(model, eval_x)["elbo"]
+                    held = elbo_terms_mean(model, eval_x)
+                    row["heldout_elbo"], row["heldout_z2_units"] = held["elbo"], held["n_z2_above_0.1"]
                     model.train()
                 log.writerow(row)
                 log_file.flush()
@@ -189,8 +226,6 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             bar.update(1)
             if step % config.checkpoint_every == 0:
                 save_training_state(out, model, opt, gen, noise, step, config, wall_prev + time.perf_counter() - t0)
-            if deadline is not None and time.perf_counter() > deadline:
-                break
     finally:
         bar.close()
         log_file.close()

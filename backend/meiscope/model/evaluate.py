@@ -22,17 +22,20 @@ COV_PATCHES = 200_000
 @torch.no_grad()
 def elbo_terms_mean(model: TDVAE, patches: np.ndarray | torch.Tensor, seed: int = ELBO_SEED,
                     batch: int = 1024) -> dict[str, float]:
-    """Mean ELBO, log-likelihood and KLs (nats per patch) with a fixed sampling seed."""
+    """Mean ELBO, log-likelihood and KLs (nats per patch) with a fixed sampling seed, and how many z2
+    units carry a mean KL above 0.1 nats (sampled z2, so a shade above the census' posterior-mean count)."""
     x = as_batch(patches)
     gen = torch.Generator(device=x.device).manual_seed(seed)
     sums = {"elbo": 0.0, "log_lik": 0.0, "kl_z1": 0.0, "kl_z2": 0.0}
+    unit_kl = 0.0
     for i in range(0, len(x), batch):
         t = model.elbo_terms(x[i : i + batch], generator=gen)
         sums["elbo"] += t.elbo().double().sum().item()
         sums["log_lik"] += t.log_lik.double().sum().item()
         sums["kl_z1"] += t.kl_z1.double().sum().item()
         sums["kl_z2"] += t.kl_z2.double().sum().item()
-    return {k: v / len(x) for k, v in sums.items()}
+        unit_kl = unit_kl + t.kl_z2_units.double().sum(0)
+    return {**{k: v / len(x) for k, v in sums.items()}, "n_z2_above_0.1": int((unit_kl / len(x) > 0.1).sum())}
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""TDVAE-40: the two-layer hierarchical VAE of early vision that meiscope explores (SPEC.md section 1).
+"""TDVAE-40: the two-layer hierarchical VAE of early vision that meiscope explores (docs/MODEL.md).
 
 Shapes: x is (B, 1, 40, 40) or (B, 1600); z2 has 250 units (Normal), z1 has 1800 units (Laplace,
 with a learned conditional prior p(z1 | z2)). Every scale is exp(raw / 2).
@@ -84,18 +84,22 @@ def sample_normal(mu: Tensor, std: Tensor, generator: torch.Generator | None = N
 
 @dataclass
 class ELBOTerms:
-    """Per-sample terms of the ELBO, each of shape (B,), in nats per patch."""
+    """Per-sample terms of the ELBO, each of shape (B,) (kl_z2_units: (B, 250)), in nats per patch."""
 
     log_lik: Tensor
     kl_z1: Tensor
-    kl_z2: Tensor
+    kl_z2_units: Tensor  # (B, 250): each z2 unit's KL
+
+    @property
+    def kl_z2(self) -> Tensor:
+        return self.kl_z2_units.sum(-1)
 
     def elbo(self, beta_z2: float = 1.0) -> Tensor:
         return self.log_lik - self.kl_z1 - beta_z2 * self.kl_z2
 
 
 class TDVAE(nn.Module):
-    """The TDVAE-40 of SPEC.md: nets a-e and the linear generative weights W (+ bias)."""
+    """The TDVAE-40 of docs/MODEL.md: nets a-e and the linear generative weights W (+ bias)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,7 +219,7 @@ class TDVAE(nn.Module):
         return ELBOTerms(
             log_lik=log_lik,
             kl_z1=kl_laplace(mu1, b1, pmu1, pb1).sum(-1),
-            kl_z2=kl_normal_std_normal(mu2, s2).sum(-1),
+            kl_z2_units=kl_normal_std_normal(mu2, s2),
         )
 
     def elbo(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
