@@ -21,11 +21,11 @@ def _training(steps, command, **extra):
 
 def test_earlier_stages_chain_oldest_first(tmp_path):
     first = _card_with(tmp_path, "first", _training(10, "train A"))
-    second = _card_with(tmp_path, "second", _training(5, "train B", earlier_stages=earlier_stages(first)))
-    stages = earlier_stages(second)
+    second = _card_with(tmp_path, "second", _training(5, "train B", earlier_stages=earlier_stages({"init_from": first})))
+    stages = earlier_stages({"init_from": second})
     assert [(s["steps"], s["command"], s["released"]) for s in stages] == [
         (10, "train A", "first-date"), (5, "train B", "second-date")]
-    assert earlier_stages(None) == [] and earlier_stages(str(tmp_path / "missing")) == []
+    assert earlier_stages({}) == [] and earlier_stages({"init_from": str(tmp_path / "missing")}) == []
 
 
 def test_the_card_lists_earlier_stages_and_their_commands():

@@ -106,17 +106,31 @@ def train(
     fresh: bool = typer.Option(False, help="Start over instead of resuming from OUT."),
     init_from: Optional[Path] = typer.Option(None, help="Start from the weights in this checkpoint folder (e.g. "
                                              "models/tdvae40) with a fresh optimiser; combine with --beta-start 1."),
+    init_dictionary: Optional[Path] = typer.Option(None, help="Start from a `meiscope dictionary` folder: W from its "
+                                                   "atoms, nets a and d passing its linear code through."),
+    freeze_decoder: bool = typer.Option(False, help="Keep W and its bias fixed (train nets a-e only)."),
+    z2_free_bits: float = typer.Option(0.0, min=0.0, max=10.0, help="Nats per z2 unit not charged below "
+                                       "(free bits, against posterior collapse)..."),
+    z2_free_bits_until: float = typer.Option(1.0, min=1e-3, help="...falling linearly to 0 at this fraction of the run "
+                                             "(above 1: never reaches 0)."),
 ) -> None:
-    """Train TDVAE-40 (resumes from OUT when it holds a checkpoint)."""
+    """Train TDVAE-40 (resumes from OUT when it holds a checkpoint). Schedules follow the steps or, with
+    --max-minutes, the training time, whichever is further along."""
     from .data.patches import PatchSetParams
     from .train import TrainConfig
     from .train import train as run_training
 
     check_device(device)
+    if init_from is not None and init_dictionary is not None:
+        fail("--init-from and --init-dictionary are two different starts: give one")
+    if init_dictionary is not None and not (init_dictionary / "dictionary.json").is_file():
+        fail(f"--init-dictionary: no dictionary at {init_dictionary} (run `meiscope dictionary --out {init_dictionary}`)")
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
-                         beta_start=beta_start, beta_warmup_frac=beta_warmup_frac,
+                         beta_start=beta_start, beta_warmup_frac=beta_warmup_frac, z2_free_bits=z2_free_bits,
+                         z2_free_bits_until=z2_free_bits_until, freeze_decoder=freeze_decoder,
                          clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
+                         init_dictionary=None if init_dictionary is None else str(init_dictionary),
                          data=PatchSetParams(n_train=n_train))
     from .model.checkpoint import CheckpointError
 
@@ -125,6 +139,80 @@ def train(
     except CheckpointError as exc:  # only --init-from loads a checkpoint here
         fail(f"--init-from: {exc}")
     typer.echo(f"training state in {folder}")
+
+
+@app.command()
+def dictionary(
+    out: Path = typer.Option(Path("runs/dictionary"), help="Folder for dictionary.safetensors and dictionary.json."),
+    method: str = typer.Option("ica", help="ica (FastICA on the signal subspace) or sparse_coding (Olshausen-Field, "
+                                           "FISTA codes)."),
+    patches: int = typer.Option(40_000, min=1000, max=640_000, help="Training patches to learn from."),
+    n_train: int = typer.Option(640_000, min=1024, help="Training patches in the data set."),
+    seed: int = typer.Option(0, min=0, help="Seed."),
+) -> None:
+    """Stage 1 of the recipe: a sparse dictionary for W from whitened training patches."""
+    from .data.patches import PatchSetParams, build_natural
+    from .machine import machine_description
+    from .model.dictionary import METHODS, fit_dictionary, gabor_share, patches_for_dictionary
+
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    data = build_natural(PatchSetParams(n_train=n_train))
+    if patches > len(data.train):
+        fail(f"--patches {patches} exceeds the {len(data.train)} training patches")
+    fitted = fit_dictionary(method, patches_for_dictionary(data.train, patches), seed=seed, progress=True)
+    share, median = gabor_share(fitted.atoms)
+    fitted.info.update(machine=machine_description("cpu"), gabor_share=share, gabor_median_r2=median,
+                       command=f"meiscope dictionary --method {method} --patches {patches} --seed {seed} --out {out}")
+    fitted.save(out)
+    typer.echo(f"wrote {out}: {fitted.n_atoms} atoms by {method} in {fitted.seconds:.0f} s, "
+               f"{share:.0%} Gabor-like (median R2 {median:.2f})")
+
+
+@app.command()
+def recipe(
+    out: Path = typer.Option(Path("runs/recipe"), help="Folder for every stage (resumes what is there)."),
+    release_to: Optional[Path] = typer.Option(Path("models/tdvae40"), "--release",
+                                              help="Release the result here (the shipped checkpoint by default)."),
+    minutes: float = typer.Option(150.0, min=5.0, help="Time budget of the whole recipe; the joint stage gets the rest."),
+    dictionary: str = typer.Option("ica", help="Dictionary method: ica or sparse_coding."),
+    dictionary_patches: int = typer.Option(40_000, min=1000, max=640_000, help="Patches the dictionary learns from."),
+    dictionary_atoms: Optional[int] = typer.Option(None, min=2, max=1800, help="Atoms (default: ica the signal "
+                                                   "dimensions, at most 1000; sparse_coding 1800)."),
+    inference_minutes: float = typer.Option(20.0, min=0.05, help="Minutes of the inference stage (W frozen)."),
+    batch: int = typer.Option(256, min=1, max=65_536, help="Patches per training step."),
+    inference_lr: float = typer.Option(2e-4, min=1e-7, max=1e-2, help="Adam learning rate, inference stage."),
+    joint_lr: float = typer.Option(1e-4, min=1e-7, max=1e-2, help="Adam learning rate, joint stage."),
+    free_bits: float = typer.Option(0.1, min=0.0, max=10.0, help="Free bits per z2 unit against collapse."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Cap each training stage's steps as well as its time."),
+    seed: int = typer.Option(0, min=0, help="Seed of every stage."),
+    device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N."),
+    n_train: int = typer.Option(640_000, min=1024, help="Training patches in the data set."),
+) -> None:
+    """The reference model from nothing: data, dictionary, inference, joint training and release, each stage
+    resumable (rerun the same command after an interruption)."""
+    from .data.patches import PatchSetParams
+    from .model.dictionary import METHODS
+    from .recipe import RecipeConfig, run_recipe
+
+    check_device(device)
+    if dictionary not in METHODS:
+        fail(f"--dictionary must be one of {', '.join(METHODS)}, got {dictionary!r}")
+    if inference_minutes >= minutes:
+        fail(f"--inference-minutes {inference_minutes} leaves nothing of --minutes {minutes} for the joint stage")
+    config = RecipeConfig(minutes=minutes, dictionary=dictionary, dictionary_patches=dictionary_patches,
+                          dictionary_atoms=dictionary_atoms, inference_minutes=inference_minutes, batch=batch,
+                          inference_lr=inference_lr, joint_lr=joint_lr, free_bits=free_bits, seed=seed, device=device,
+                          max_steps=max_steps, data=PatchSetParams(n_train=n_train))
+    record = run_recipe(config, out, release_to)
+    for name, st in record["stages"].items():
+        typer.echo(f"{name}: {st['seconds'] / 60:.1f} min")
+    if "card" in record:
+        m = record["card"]["metrics"]
+        typer.echo(f"released {release_to}: held-out ELBO {m['heldout']['elbo']:.1f} nats/patch "
+                   f"(margin {m['baselines']['margin_over_floored_gaussian']:+.1f}), "
+                   f"{m['units']['n_kl_above_0.1']} z2 units above 0.1 nats, "
+                   f"{m['projective_fields']['fraction_gabor_like']:.0%} Gabor-like fields")
 
 
 @app.command()

@@ -98,19 +98,44 @@ def _beta_text(c: dict) -> str:
     return f"z2-KL weight warmed up from {c['beta_start']} to 1 over the first {c['beta_warmup_frac']:.0%} of the steps"
 
 
+def _schedule_text(c: dict) -> str:
+    budget = (f"its {c['max_minutes']:g}-minute budget" if c.get("max_minutes") and c["steps"] >= 1_000_000
+              else f"{c['steps']:,} planned steps")
+    text = (f"Adam lr {c['lr']}, constant for the first {c['lr_decay_start']:.0%} of {budget}, then falling linearly "
+            f"to {c['lr_final_frac']:g} x lr; {_beta_text(c)}")
+    if c.get("z2_free_bits"):
+        until = c.get("z2_free_bits_until", 1.0)
+        fall = f"falling to 0 at {until:.0%} of the run" if until <= 1 else "throughout"
+        text += f"; free bits {c['z2_free_bits']:g} nats per z2 unit, {fall}"
+    return text + f"; gradient-norm clip {c['clip_norm']}, seed {c['seed']}."
+
+
 def _commands(t: dict) -> list[str]:
     """The train commands of every stage, oldest first (each later one starts from the one before)."""
     return [st["command"] for st in t.get("earlier_stages") or []] + [t["command"]]
 
 
 def _earlier_stage_lines(t: dict) -> list[str]:
-    """The stages the last one started from (--init-from), and the totals over all of them."""
+    """The stages the last one started from (a dictionary, earlier training folders or releases), and the
+    totals over all of them."""
     stages = t.get("earlier_stages") or []
     if not stages:
         return []
-    lines = [f"- Started from an earlier release ({st.get('released')}): {st['steps']:,} steps in "
-             f"{st['wall_s'] / 60:.1f} minutes on {st['machine']}, by `{st['command']}`" for st in stages]
+    lines = []
+    for st in stages:
+        what = (f"Stage {st['stage']}" if st.get("stage") else f"Started from an earlier release ({st.get('released')})")
+        steps = f"{st['steps']:,} steps in " if st["steps"] else ""
+        lines.append(f"- {what}: {steps}{st['wall_s'] / 60:.1f} minutes on {st['machine']}, by `{st['command']}`")
     return [*lines, f"- In all: {t['total_steps']:,} steps in {t['total_wall_s'] / 60:.1f} minutes of training."]
+
+
+def _reproduce_line(t: dict) -> str:
+    if t.get("recipe"):
+        minutes = sum(st["seconds"] for st in t["recipe"]["stages"].values()) / 60
+        return (f"- Reproduce: `{t['recipe']['command']}` runs every stage and the release in one go "
+                f"({minutes:.0f} minutes here, data build and release included; rerun it to resume after an interruption).")
+    return ("- Reproduce: " + ", then ".join(f"`{command}`" for command in _commands(t))
+            + ", then `meiscope release RUN_DIR --out models/tdvae40`.")
 
 
 def render_markdown(card: dict) -> str:
@@ -127,8 +152,9 @@ def render_markdown(card: dict) -> str:
         "",
         f"> **{interim}**" if interim else "",
         "",
-        "The reference model of meiscope: the two-layer hierarchical VAE of ../shared/SPEC.md section 1",
-        f"({card['n_parameters']:,} parameters), trained by `meiscope train` on whitened 40x40 natural-image patches.",
+        "The reference model of meiscope: a two-layer hierarchical VAE of early vision (architecture in docs/MODEL.md,",
+        f"{card['n_parameters']:,} parameters), trained by meiscope's own code on whitened 40x40 natural-image patches"
+        + (" with the staged recipe of docs/TRAINING.md." if t.get("recipe") else "."),
         "Every number below is measured on held-out patches cut from held-out source images.",
         "",
         "## Targets",
@@ -161,17 +187,14 @@ def render_markdown(card: dict) -> str:
         "",
         "## Training",
         "",
-        f"- {'This stage' if t.get('earlier_stages') else 'Machine'}: {t['machine']}; device {t['device']}; "
+        f"- {'Last stage' if t.get('earlier_stages') else 'Machine'}"
+        f"{' (joint: every weight)' if t.get('recipe') else ''}: {t['machine']}; device {t['device']}; "
         f"{t['steps']:,} steps of batch {t['config']['batch']} "
         f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
-        f"- Recipe: Adam lr {t['config']['lr']}, constant for the first {t['config']['lr_decay_start']:.0%} "
-        f"of {t['config']['steps']:,} planned steps, then falling linearly to "
-        f"{t['config']['lr_final_frac']:g} x lr; {_beta_text(t['config'])}; gradient-norm clip "
-        f"{t['config']['clip_norm']}, seed {t['config']['seed']}.",
+        f"- Recipe: {_schedule_text(t['config'])}",
         *[f"- Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
         *_earlier_stage_lines(t),
-        "- Reproduce: " + ", then ".join(f"`{command}`" for command in _commands(t))
-        + ", then `meiscope release RUN_DIR --out models/tdvae40`.",
+        _reproduce_line(t),
         "",
         "## Data",
         "",

@@ -4,41 +4,34 @@ those (rounded) weights, so the card's numbers are the shipped model's numbers."
 from __future__ import annotations
 
 import json
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from ..data.patches import PatchSetParams, build_natural
-from ..train import METRICS_FILE, SESSIONS_FILE, load_training_state
+from ..machine import machine_description
+from ..train import METRICS_FILE, SESSIONS_FILE, STATE_META, TrainConfig, load_training_state
 from .card import read_card, write_card, write_figures
 from .checkpoint import load_model, save_sharded
+from .dictionary import DICTIONARY_META
 from .evaluate import evaluate
 from .tdvae import TDVAE
 
 
-def machine_description(device: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})"
-
-
 def train_command(config: dict) -> str:
+    default = TrainConfig()
+    optional = [(f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else ""),
+                (f" --init-from {config['init_from']}" if config.get("init_from") else ""),
+                (f" --init-dictionary {config['init_dictionary']}" if config.get("init_dictionary") else ""),
+                (" --freeze-decoder" if config.get("freeze_decoder") else "")]
+    if config.get("z2_free_bits", default.z2_free_bits) != default.z2_free_bits:
+        optional.append(f" --z2-free-bits {config['z2_free_bits']} --z2-free-bits-until {config['z2_free_bits_until']}")
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
             f"--lr-decay-start {config['lr_decay_start']} --lr-final-frac {config['lr_final_frac']} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
             f"--clip-norm {config['clip_norm']} --seed {config['seed']} --n-train {config['data']['n_train']}"
-            + (f" --max-minutes {config['max_minutes']}" if config.get("max_minutes") else "")
-            + (f" --init-from {config['init_from']}" if config.get("init_from") else ""))
+            + "".join(optional))
 
 
 def read_sessions(train_dir: Path) -> list[dict]:
@@ -48,13 +41,28 @@ def read_sessions(train_dir: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "config"} for line in path.read_text().splitlines()]
 
 
-def earlier_stages(init_from: str | None) -> list[dict]:
-    """The training stages behind the weights a run started from (--init-from), oldest first, read from
-    that checkpoint's card; empty for a run from scratch or a start without a card."""
-    if not init_from:
+def earlier_stages(config: dict) -> list[dict]:
+    """The stages behind the weights a training run started from, oldest first: a dictionary
+    (init_dictionary), a training folder of an earlier stage, or a released checkpoint's card (init_from);
+    empty for a run from scratch or a start without a record."""
+    if config.get("init_dictionary"):
+        folder = Path(config["init_dictionary"])
+        meta = json.loads((folder / DICTIONARY_META).read_text())
+        return [{"stage": f"dictionary ({meta['method']}, {meta['n_atoms']} atoms from {meta['n_patches']:,} patches)",
+                 "steps": 0, "wall_s": meta["seconds"], "device": "cpu", "machine": meta.get("machine"),
+                 "command": meta.get("command")}]
+    if not config.get("init_from"):
         return []
+    folder = Path(config["init_from"])
+    if (folder / STATE_META).is_file() and not (folder / "manifest.json").is_file():
+        meta = json.loads((folder / STATE_META).read_text())
+        c = meta["config"]
+        name = "inference (W frozen)" if c.get("freeze_decoder") else "training"
+        return [*earlier_stages(c), {"stage": name, "steps": meta["step"], "wall_s": meta["wall_s"],
+                                     "device": c["device"], "machine": meta.get("machine"),
+                                     "command": train_command(c), "sessions": read_sessions(folder)}]
     try:
-        card = read_card(Path(init_from))
+        card = read_card(folder)
         t = card["training"]
     except (FileNotFoundError, KeyError, ValueError):
         return []
@@ -62,11 +70,13 @@ def earlier_stages(init_from: str | None) -> list[dict]:
     return [*t.get("earlier_stages", []), {**stage, "released": card.get("released")}]
 
 
-def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True) -> dict:
+def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True,
+            recipe: dict | None = None) -> dict:
+    """recipe: the record of the `meiscope recipe` run that trained it (its command reproduces the model)."""
     state = load_training_state(train_dir)
     meta = state["meta"]
     config = meta["config"]
-    earlier = earlier_stages(config.get("init_from"))  # before the shards (maybe the same folder) are replaced
+    earlier = earlier_stages(config)  # before the shards (maybe the same folder) are replaced
     model = TDVAE()
     model.load_state_dict(state["model"])
     save_sharded(model, out)
@@ -92,7 +102,9 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
             "interim_note": interim_note,
             "sessions": read_sessions(Path(train_dir)),
             "earlier_stages": earlier,
+            "recipe": None if recipe is None else {"command": recipe["command"], "stages": recipe["stages"]},
             "total_steps": meta["step"] + sum(st["steps"] for st in earlier),
+            "stage": "joint" if recipe is not None else "training",
             "total_wall_s": meta["wall_s"] + sum(st["wall_s"] for st in earlier),
         },
         "data": {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")},
