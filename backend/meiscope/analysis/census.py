@@ -7,7 +7,7 @@ import torch
 
 from ..model.tdvae import TDVAE, in_chunks, kl_normal_std_normal
 
-COLLAPSE_KL = 0.01  # nats: below this mean KL a unit is collapsed (SPEC.md section 1)
+COLLAPSE_KL = 0.01  # nats: below this mean KL a unit is collapsed (docs/MODEL.md)
 ACTIVE_KL = 0.1  # nats: the card's stricter count of clearly active units
 
 

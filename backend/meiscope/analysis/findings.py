@@ -1,4 +1,4 @@
-"""The thesis' findings (SPEC.md section 6) measured on our model: each experiment is a batched run over the
+"""The thesis' findings measured on our model: each experiment is a batched run over the
 five most and the five least texture-sensitive active z2 units, a few numbers, a figure and a verdict. A
 disagreement is a result: the verdict says what we saw."""
 

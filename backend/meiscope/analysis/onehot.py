@@ -1,4 +1,4 @@
-"""One-hot synthesis (SPEC.md section 4): z2* = c e_i, z1 the mean or samples of p(z1 | z2*), x = W z1 + b."""
+"""One-hot synthesis: z2* = c e_i, z1 the mean or samples of p(z1 | z2*), x = W z1 + b."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Probes of a generated input (SPEC.md section 4): occlusion map, activation under shifts and under random
+"""Probes of a generated input: occlusion map, activation under shifts and under random
 jitter."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every view of one unit in one call (SPEC.md sections 4-5): its preferred inputs across seeds, STA,
+"""Every view of one unit in one call: its preferred inputs across seeds, STA,
 one-hot synthesis, best Gabor, nearest data patches, probes and spectra, and how well the views agree."""
 
 from __future__ import annotations

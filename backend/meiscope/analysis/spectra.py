@@ -1,4 +1,4 @@
-"""Fourier amplitude spectra of inputs and kernels, and their spectral entropy (SPEC.md section 4)."""
+"""Fourier amplitude spectra of inputs and kernels, and their spectral entropy."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """White-noise analysis: the spike-triggered average STA = (1/N) sum_t a(s_t) s_t over N zero-mean white-noise
-stimuli s_t, a linear estimate of a unit's receptive field (SPEC.md section 4). Chunked, so that a million
+stimuli s_t, a linear estimate of a unit's receptive field. Chunked, so that a million
 stimuli fit in memory, and seeded."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which z2 units carry the texture family (SPEC.md section 5): a classifier on z2 posterior means, held out by
+"""Which z2 units carry the texture family: a classifier on z2 posterior means, held out by
 synthesis, beside pixel and z1 baselines; and per unit an ANOVA F, the share of variance the family explains
 (eta^2) and a one-unit decoding accuracy."""
 

@@ -1,4 +1,4 @@
-"""Texture families (SPEC.md section 5): Portilla-Simoncelli syntheses (plenoptic) of five texture photographs
+"""Texture families: Portilla-Simoncelli syntheses (plenoptic) of five texture photographs
 shipped in PyPI packages, whitened like the natural data and cut into 40x40 patches. Synthesis takes minutes
 an image on a CPU, so the result is cached on disk (./data/textures-<key>/, never committed)."""
 

@@ -1,4 +1,4 @@
-"""Activation maximisation: find the inputs that drive chosen units of the TDVAE (SPEC.md sections 2-3)."""
+"""Activation maximisation: find the inputs that drive chosen units of the TDVAE."""
 
 from .config import METHODS, AMConfig
 from .loop import run

@@ -110,7 +110,7 @@ class DiversityOptions(Section):
 class AMConfig(Section):
     """One activation-maximisation run; `unit` may be a list, which makes one batched run."""
 
-    method: Method = Field("pixel", description="what is optimised (SPEC section 3)")
+    method: Method = Field("pixel", description="what is optimised (docs/ENGINE.md)")
     unit: Units = Field(0, description="target unit (z2: 0..249, z1: 0..1799), or a list of units for one batched run")
     layer: Layer = Field("z2", description="layer of the target unit")
     stat: Stat = Field("mean", description="posterior mean (the activation) or std")

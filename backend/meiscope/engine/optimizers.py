@@ -1,4 +1,4 @@
-"""Optimizers (SPEC.md section 2): SGD, MEI, RMSprop, Adam. Each works per element or per row, so a
+"""Optimizers: SGD, MEI, RMSprop, Adam. Each works per element or per row, so a
 row's update never depends on the other rows of the batch."""
 
 from __future__ import annotations

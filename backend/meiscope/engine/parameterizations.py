@@ -1,4 +1,4 @@
-"""Parameterizations (SPEC.md section 3): what theta is and how it makes the input x = G(theta).
+"""Parameterizations: what theta is and how it makes the input x = G(theta).
 
 Every parameter has the batch's rows (target x sample) as its first dimension, so optimizers and
 regularisers act on each row on its own. `forward` gives the images the objective sees, (rows x draws,

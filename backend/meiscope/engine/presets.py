@@ -1,5 +1,5 @@
 """Named configurations: the atlas default and, per method, the settings the thesis found to work
-(SPEC.md section 6: F2 jitter, F4 moderate gamma, F9 fixed sigma, F11 MEI for transform+distribution,
+(the thesis' findings: F2 jitter, F4 moderate gamma, F9 fixed sigma, F11 MEI for transform+distribution,
 F16 one-hot start in z2). Each is a partial AMConfig, merged over the defaults."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The regularisers of the update rule (SPEC.md section 2), each acting on a batch of images (N, 1, 40, 40)
+"""The regularisers of the update rule, each acting on a batch of images (N, 1, 40, 40)
 and treating every image on its own, so that batching never mixes units.
 
 R_pre:  jitter, zoom, normalise            (differentiable, before the forward pass)

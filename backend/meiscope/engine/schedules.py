@@ -1,4 +1,4 @@
-"""Schedules: any scalar hyper-parameter of a run may change over the iterations (SPEC.md section 2).
+"""Schedules: any scalar hyper-parameter of a run may change over the iterations.
 
 A schedule is written as a plain number (constant) or as one of the models below. `bounded(lo, hi)`
 makes a field type that accepts either and checks every number in it against the field's range, so an
