@@ -51,3 +51,13 @@ def test_info_prints_the_card_summary():
     result = CliRunner().invoke(app, ["info"])
     assert result.exit_code == 0, result.output
     assert "shards verified" in result.output and "held-out ELBO" in result.output
+
+
+def test_card_gabor_share_is_reproduced(shipped, card):
+    from meiscope.model.evaluate import GABOR_R2, projective_field_fits
+
+    pf = card["metrics"]["projective_fields"]
+    fits = projective_field_fits(shipped)
+    assert [f["z1_unit"] for f in fits] == [f["z1_unit"] for f in pf["fits"]]
+    assert sum(f["r2"] >= GABOR_R2 for f in fits) == pf["n_gabor_like"]
+    assert np.median([f["r2"] for f in fits]) == pytest.approx(pf["median_r2"], abs=1e-6)

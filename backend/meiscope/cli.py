@@ -455,7 +455,7 @@ def reproduce(
 
     from tqdm import tqdm
 
-    from .analysis.findings import Experiments, render_findings
+    from .analysis.findings import Experiments, model_label, render_findings
     from .model.checkpoint import atomic_write_text
 
     _, tdvae, card = _model_and_card(model)
@@ -464,8 +464,13 @@ def reproduce(
     with tqdm(total=11, desc="experiments", unit="exp") as bar:
         findings = experiments.all(progress=lambda name: bar.update(1))
     seconds = time.perf_counter() - started
-    atomic_write_text(out / "FINDINGS.md", render_findings(findings, experiments, seconds))
-    atomic_write_text(out / "findings.json", json.dumps([f.__dict__ for f in findings], indent=1, default=float))
+    record = out / "findings.json"  # the previous model's verdicts, to say which changed
+    previous = json.loads(record.read_text()) if record.is_file() else None
+    previous_rows = previous["findings"] if isinstance(previous, dict) else previous
+    previous_model = previous.get("model") if isinstance(previous, dict) else None
+    atomic_write_text(out / "FINDINGS.md", render_findings(findings, experiments, seconds, previous_rows, previous_model))
+    atomic_write_text(record, json.dumps({"model": model_label(card), "findings": [f.__dict__ for f in findings]},
+                                         indent=1, default=float))
     verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "mixed", "disagrees")}
     typer.echo(f"wrote {out / 'FINDINGS.md'}: {verdicts} in {seconds / 60:.1f} min")
 

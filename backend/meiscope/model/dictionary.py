@@ -126,7 +126,7 @@ def fista(x: torch.Tensor, atoms: torch.Tensor, lam: float, iters: int, z0: torc
 
 def fit_sparse_coding(patches: np.ndarray, n_atoms: int = Z1_DIM, init: Dictionary | None = None, seed: int = 0,
                       epochs: int = 2, batch: int = 256, fista_iters: int = 60, forget: float = 0.9,
-                      noise_var: float = OBS_STD**2, progress: bool = False) -> Dictionary:
+                      block_size: int = 16, noise_var: float = OBS_STD**2, progress: bool = False) -> Dictionary:
     """Olshausen-Field sparse coding under the model's own objective (Laplace(0, 1) codes, noise_var).
 
     Atoms are learned at unit norm with the L1 weight noise_var / g, g the atom norm at which Laplace(0, 1)
@@ -163,10 +163,12 @@ def fit_sparse_coding(patches: np.ndarray, n_atoms: int = Z1_DIM, init: Dictiona
             z = fista(xb, atoms, lam, fista_iters)
             zz.mul_(forget).add_(z.T @ z)
             xz.mul_(forget).add_(xb.T @ z)
-            for j in range(n_atoms):  # one sweep of block coordinate descent, each atom back on the sphere
-                if zz[j, j] > 1e-9:
-                    atoms[:, j] += (xz[:, j] - atoms @ zz[:, j]) / zz[j, j]
-                    atoms[:, j] /= atoms[:, j].norm().clamp_min(1e-8)
+            for block in torch.randperm(n_atoms, generator=gen).split(block_size):
+                # one sweep of block coordinate descent: each atom's least-squares update given the others
+                # (simultaneous within a block of a few random atoms), then back on the unit sphere
+                diag = zz[block, block].clamp_min(1e-9)
+                atoms[:, block] += (xz[:, block] - atoms @ zz[:, block]) / diag
+                atoms[:, block] /= atoms[:, block].norm(dim=0).clamp_min(1e-8)
             if epoch == epochs - 1:
                 magnitude += z.abs().sum(0)
             bar.update(1)
