@@ -15,6 +15,13 @@ def random_model() -> TDVAE:
 
 
 @pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    """An empty data folder for this test (small patch sets are built into it)."""
+    monkeypatch.setenv("MEISCOPE_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 

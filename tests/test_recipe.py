@@ -20,12 +20,6 @@ from meiscope.train import load_training_state
 TINY = PatchSetParams(n_train=2048, n_heldout=1024, seed=0)
 
 
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEISCOPE_DATA", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def tiny_recipe(**kw) -> RecipeConfig:
     base = dict(minutes=30.0, dictionary_patches=2000, dictionary_atoms=24, inference_minutes=10.0, batch=16,
                 max_steps=4, device="cpu", data=TINY)

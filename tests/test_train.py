@@ -14,12 +14,6 @@ from meiscope.train import TrainConfig, load_training_state, train
 TINY = PatchSetParams(n_train=2048, n_heldout=1024, seed=0)
 
 
-@pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEISCOPE_DATA", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def tiny_config(**kw) -> TrainConfig:
     base = dict(steps=40, batch=32, lr=1e-3, checkpoint_every=10, eval_every=20, eval_patches=256, data=TINY,
                 device="cpu")
