@@ -33,6 +33,7 @@ def test_every_stage_runs_and_records_itself(tmp_path, data_root):
     assert json.loads((out / "recipe.json").read_text())["command"] == record["command"]
     d = Dictionary.load(out / DICTIONARY_DIR)
     assert d.method == "ica" and d.n_atoms == 24 and "command" in d.info and "machine" in d.info
+    assert record["stages"]["dictionary"]["seconds"] == d.seconds  # each stage's own time
     inference, joint = load_training_state(out / INFERENCE_DIR), load_training_state(out / JOINT_DIR)
     assert inference["meta"]["step"] == joint["meta"]["step"] == 4
     assert inference["meta"]["config"]["freeze_decoder"] and not joint["meta"]["config"]["freeze_decoder"]
@@ -82,7 +83,7 @@ def test_the_card_names_each_stage_and_the_recipe_command():
     assert "Stage dictionary (ica, 844 atoms from 40,000 patches): 10.0 minutes on m" in text
     assert "Stage inference (W frozen): 300 steps in 15.0 minutes" in text
     assert "Reproduce: `meiscope recipe --out runs/recipe --minutes 90` runs every stage" in text
-    assert "(90 minutes here" in text
+    assert "Here it took 90 minutes (data 1.0, dictionary 10.0, inference 15.0, joint 60.0, release 4.0 minutes)" in text
 
 
 def test_recipe_usage_errors_are_one_line(tmp_path):

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data.patches import PatchSetParams, build_natural
+from .data.patches import PatchSetParams, build_natural, default_data_root, params_key
 from .machine import machine_description
 from .model.checkpoint import atomic_write_text
 from .model.dictionary import DICTIONARY_META, Dictionary, fit_dictionary, patches_for_dictionary
@@ -104,29 +104,30 @@ def run_recipe(config: RecipeConfig, out: Path, release_to: Path | None = None, 
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"stages": {}}
     record.update(config=asdict(config), command=config.command(out, release_to))
 
-    def mark(stage: str, t0: float) -> None:
-        record["stages"].setdefault(stage, {"seconds": 0.0})["seconds"] += time.perf_counter() - t0
+    def mark(stage: str, seconds: float) -> None:
+        """A stage's own time: what it took when it ran (a skipped stage keeps its earlier record)."""
+        record["stages"][stage] = {"seconds": seconds}
         atomic_write_text(record_path, json.dumps(record, indent=2))
 
     t0 = time.perf_counter()
+    cached = (default_data_root() / f"natural-{params_key(config.data)}" / "meta.json").is_file()
     data = build_natural(config.data, progress=progress)
-    mark("data", t0)
-    t0 = time.perf_counter()
+    if not cached or "data" not in record["stages"]:
+        mark("data", time.perf_counter() - t0)
     stage_dictionary(config, out, data, progress)
-    mark("dictionary", t0)
-    spent = (record["stages"]["data"]["seconds"] + Dictionary.load(out / DICTIONARY_DIR).seconds) / 60.0
+    mark("dictionary", Dictionary.load(out / DICTIONARY_DIR).seconds)
+    spent = (record["stages"]["data"]["seconds"] + record["stages"]["dictionary"]["seconds"]) / 60.0
     joint_path = out / JOINT_DIR / "config.json"
     inference, joint = stage_configs(config, out, spent)
     if joint_path.is_file():  # a resumed recipe keeps the joint budget it set when that stage began
         joint.max_minutes = json.loads(joint_path.read_text())["max_minutes"]
     for name, folder, stage in (("inference", INFERENCE_DIR, inference), ("joint", JOINT_DIR, joint)):
-        t0 = time.perf_counter()
         if not _stage_done(out / folder, stage):
             train(stage, out / folder, progress=progress)
-        mark(name, t0)
+        mark(name, json.loads((out / folder / STATE_META).read_text())["wall_s"])
     if release_to is not None:
         t0 = time.perf_counter()
         card = release(out / JOINT_DIR, Path(release_to), progress=progress, recipe=record)
-        mark("release", t0)
+        mark("release", card["training"]["recipe"]["stages"]["release"]["seconds"])
         record["card"] = card
     return record

@@ -131,9 +131,11 @@ def _earlier_stage_lines(t: dict) -> list[str]:
 
 def _reproduce_line(t: dict) -> str:
     if t.get("recipe"):
-        minutes = sum(st["seconds"] for st in t["recipe"]["stages"].values()) / 60
-        return (f"- Reproduce: `{t['recipe']['command']}` runs every stage and the release in one go "
-                f"({minutes:.0f} minutes here, data build and release included; rerun it to resume after an interruption).")
+        stages = t["recipe"]["stages"]
+        parts = ", ".join(f"{name} {st['seconds'] / 60:.1f}" for name, st in stages.items())
+        minutes = sum(st["seconds"] for st in stages.values()) / 60
+        return (f"- Reproduce: `{t['recipe']['command']}` runs every stage and the release in one go, resuming "
+                f"after an interruption. Here it took {minutes:.0f} minutes ({parts} minutes).")
     return ("- Reproduce: " + ", then ".join(f"`{command}`" for command in _commands(t))
             + ", then `meiscope release RUN_DIR --out models/tdvae40`.")
 

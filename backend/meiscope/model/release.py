@@ -4,6 +4,7 @@ those (rounded) weights, so the card's numbers are the shipped model's numbers."
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def earlier_stages(config: dict) -> list[dict]:
 def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True,
             recipe: dict | None = None) -> dict:
     """recipe: the record of the `meiscope recipe` run that trained it (its command reproduces the model)."""
+    started = time.perf_counter()
     state = load_training_state(train_dir)
     meta = state["meta"]
     config = meta["config"]
@@ -102,7 +104,7 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
             "interim_note": interim_note,
             "sessions": read_sessions(Path(train_dir)),
             "earlier_stages": earlier,
-            "recipe": None if recipe is None else {"command": recipe["command"], "stages": recipe["stages"]},
+            "recipe": None if recipe is None else {"command": recipe["command"], "stages": dict(recipe["stages"])},
             "total_steps": meta["step"] + sum(st["steps"] for st in earlier),
             "stage": "joint" if recipe is not None else "training",
             "total_wall_s": meta["wall_s"] + sum(st["wall_s"] for st in earlier),
@@ -111,5 +113,7 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
         "metrics": metrics,
         "figures": figures,
     }
+    if recipe is not None:  # the release's own time, measurements and figures included
+        card["training"]["recipe"]["stages"]["release"] = {"seconds": time.perf_counter() - started}
     write_card(out, card)
     return card
