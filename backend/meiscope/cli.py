@@ -255,6 +255,8 @@ def info(
         typer.echo(f"NOTE: {t['interim_note']}")
     typer.echo(f"trained {t.get('total_steps', t['steps']):,} steps on {t['machine']} in "
                f"{t.get('total_wall_s', t['wall_s']) / 60:.0f} min")
+    if t.get("recipe"):
+        typer.echo(f"reproduce: {t['recipe']['command']}")
     typer.echo(f"held-out ELBO {m['heldout']['elbo']:.1f} nats/patch "
                f"(floored-Gaussian baseline {m['baselines']['floored_gaussian']:.1f}, "
                f"margin {m['baselines']['margin_over_floored_gaussian']:+.1f})")
