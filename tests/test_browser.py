@@ -99,8 +99,8 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     assert page.locator(".tile").count() == 1 and page.locator(".tile").get_attribute("data-unit") == "94"
     page.fill("#search", "")
     page.select_option("#filter", "collapsed")
-    collapsed = page.locator(".tile").count()
-    assert 0 < collapsed < 250
+    collapsed = page.evaluate("fetch('/api/units').then(r => r.json()).then(us => us.filter(u => u.status === 'collapsed').length)")
+    assert page.locator(".tile").count() == collapsed < 250
     sensitive = page.evaluate("fetch('/api/units').then(r => r.json()).then(us => us.filter(u => u.texture_sensitive).length)")
     page.select_option("#filter", "texture")
     assert page.locator(".tile").count() == sensitive
