@@ -39,8 +39,9 @@ def test_training_raises_the_heldout_elbo(tmp_path, data_root):
     out = train(tiny_config(), tmp_path / "run", progress=False)
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["step"]) for r in rows] == [40]  # a row every 50 steps and at the end
-    assert rows[-1]["heldout_elbo"]
+    assert [int(r["step"]) for r in rows] == [0, 40]  # the start, a row every 50 steps and the end
+    assert rows[0]["heldout_elbo"] and rows[-1]["heldout_elbo"] and float(rows[-1]["heldout_elbo"]) > float(
+        rows[0]["heldout_elbo"])
     torch.manual_seed(0)
     from meiscope.model import TDVAE
 
@@ -71,3 +72,28 @@ def test_init_from_starts_at_the_given_weights(tmp_path, data_root, random_model
     after = load_training_state(out)["model"]
     for name, p in random_model.state_dict().items():
         torch.testing.assert_close(after[name], p.half().float(), atol=1e-5, rtol=0)
+
+
+def test_a_time_budget_ends_the_run_and_its_schedules(tmp_path, data_root):
+    cfg = tiny_config(steps=10**6, max_minutes=0.03, lr_decay_start=0.0, lr_final_frac=0.1)
+    out = train(cfg, tmp_path / "run", progress=False)
+    state = load_training_state(out)
+    assert 0 < state["meta"]["step"] < 10**6 and state["meta"]["wall_s"] >= 0.03 * 60
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[-1]["heldout_elbo"] and int(rows[-1]["step"]) == state["meta"]["step"]  # the end is evaluated
+    assert float(rows[-1]["lr"]) < 0.2 * cfg.lr  # the learning rate fell with the time spent, not the steps
+    assert cfg.lr_at(10, wall_s=0.03 * 60) == pytest.approx(0.1 * cfg.lr)
+
+
+def test_free_bits_keep_a_silent_unit_uncharged():
+    from meiscope.model.tdvae import ELBOTerms
+    from meiscope.train import training_loss
+
+    kl = torch.tensor([[0.0, 0.5], [0.0, 1.5]])  # unit 0 silent, unit 1 at 1 nat on average
+    terms = ELBOTerms(log_lik=torch.tensor([-10.0, -10.0]), kl_z1=torch.tensor([2.0, 2.0]), kl_z2_units=kl)
+    assert float(training_loss(terms, 1.0, 0.0)) == pytest.approx(12.0 + 1.0)
+    assert float(training_loss(terms, 1.0, 0.2)) == pytest.approx(12.0 + 0.2 + 1.0)  # the silent unit at the floor
+    assert float(training_loss(terms, 0.5, 0.2)) == pytest.approx(12.0 + 0.5 * 1.2)
+    cfg = TrainConfig(steps=100, z2_free_bits=0.2, z2_free_bits_until=0.5)
+    assert cfg.free_bits(0) == 0.2 and cfg.free_bits(25) == pytest.approx(0.1) and cfg.free_bits(60) == 0.0

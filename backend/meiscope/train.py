@@ -141,6 +141,14 @@ def training_loss(terms: ELBOTerms, beta: float, free_bits: float) -> Tensor:
     return -(terms.log_lik - terms.kl_z1).mean() + beta * kl_z2
 
 
+def heldout_row(model: TDVAE, eval_x: Tensor) -> dict:
+    """The metrics row's held-out fields: the ELBO on the evaluation batch and the z2 units above 0.1 nats."""
+    model.eval()
+    held = elbo_terms_mean(model, eval_x)
+    model.train()
+    return {"heldout_elbo": held["elbo"], "heldout_z2_units": held["n_z2_above_0.1"]}
+
+
 def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = True) -> Path:
     """Train (or resume training) into `out`; returns the folder holding state.safetensors."""
     out = Path(out)
@@ -185,6 +193,8 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     if new_log:
         log.writeheader()
 
+    if step == 0:  # where the run starts, for the curves
+        log.writerow({"step": 0, "wall_s": 0.0, **heldout_row(model, eval_x)})
     t0 = time.perf_counter()
     deadline = None if config.max_minutes is None else t0 + 60 * config.max_minutes - wall_prev
     bar = tqdm(total=config.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
@@ -205,7 +215,8 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             if math.isfinite(grad_norm):  # a rare non-finite batch is skipped, not applied
                 opt.step()
             step += 1
-            if step % 50 == 0 or step == config.steps:
+            last = step == config.steps or (deadline is not None and time.perf_counter() >= deadline)
+            if step % 50 == 0 or last:
                 now = time.perf_counter()
                 rate = config.batch * (step - step_last) / (now - t_last)
                 t_last, step_last = now, step
@@ -214,11 +225,8 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
                        "log_lik": terms.log_lik.mean().item(), "kl_z1": terms.kl_z1.mean().item(),
                        "kl_z2": terms.kl_z2.mean().item(), "grad_norm": grad_norm, "patches_per_s": round(rate, 1),
                        "heldout_elbo": "", "heldout_z2_units": ""}
-                if step % config.eval_every == 0 or step == config.steps:
-                    model.eval()
-                    held = elbo_terms_mean(model, eval_x)
-                    row["heldout_elbo"], row["heldout_z2_units"] = held["elbo"], held["n_z2_above_0.1"]
-                    model.train()
+                if step % config.eval_every == 0 or last:
+                    row.update(heldout_row(model, eval_x))
                 log.writerow(row)
                 log_file.flush()
                 bar.set_postfix(elbo=f"{row['elbo']:.1f}", kl1=f"{row['kl_z1']:.1f}", kl2=f"{row['kl_z2']:.2f}",

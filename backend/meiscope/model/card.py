@@ -24,8 +24,52 @@ def read_card(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv: Path | None, folder: Path) -> list[str]:
-    """PNG figures beside the card; returns their names."""
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_training_curves(curves: list[tuple[str, list[dict]]], baseline: float, path: Path) -> None:
+    """Held-out ELBO and the KLs over the training minutes of every stage in turn (a stage's rows as
+    metrics.csv holds them), with the floored-Gaussian baseline and the stage boundaries."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    offset = 0.0
+    for k, (name, rows) in enumerate(curves):
+        minutes = offset + np.array([float(r["wall_s"]) for r in rows]) / 60
+        held = [(m, float(r["heldout_elbo"])) for m, r in zip(minutes, rows) if r.get("heldout_elbo")]
+        colour = f"C{k}"
+        if held:
+            a1.plot(*zip(*held), "o-", ms=2.5, color=colour, label=f"{name}: held-out (2,048 patches)")
+        batch = [(m, float(r["kl_z1"]), float(r["kl_z2"])) for m, r in zip(minutes, rows) if r.get("kl_z1")]
+        if batch:
+            m, kl1, kl2 = map(np.array, zip(*batch))
+            a2.plot(m, kl1, lw=0.7, color=colour, label=f"{name}: KL z1")
+            a2.plot(m, 10 * kl2, lw=0.7, ls="--", color=colour, label=f"{name}: KL z2 x 10")
+        if k:
+            for ax in (a1, a2):
+                ax.axvline(offset, color="0.6", lw=0.6)
+        offset = minutes[-1]
+    a1.axhline(baseline, color="k", lw=0.8, ls=":", label="floored Gaussian (all held-out patches)")
+    lows = [float(r["heldout_elbo"]) for _, rows in curves for r in rows if r.get("heldout_elbo")]
+    if lows:
+        a1.set_ylim(max(min(lows + [baseline]) - 20, baseline - 600), None)
+    a1.set_xlabel("training time (minutes)")
+    a1.set_ylabel("ELBO (nats/patch)")
+    a1.legend(fontsize=6.5)
+    a2.set_xlabel("training time (minutes)")
+    a2.set_ylabel("training batch (nats/patch)")
+    a2.legend(fontsize=6.5, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, stage_metrics: list[tuple[str, Path]],
+                  folder: Path) -> list[str]:
+    """PNG figures beside the card; returns their names. stage_metrics: (stage name, its metrics.csv),
+    oldest first."""
     fig_dir = folder / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     names = []
@@ -63,27 +107,9 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, metrics_csv:
     plt.close(fig)
     names.append("unit_kl.png")
 
-    if metrics_csv is not None and Path(metrics_csv).is_file():
-        with open(metrics_csv) as f:
-            rows = list(csv.DictReader(f))
-        step = np.array([int(r["step"]) for r in rows])
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3))
-        a1.plot(step, [float(r["elbo"]) for r in rows], lw=0.7, label="training batch")
-        ev = [(int(r["step"]), float(r["heldout_elbo"])) for r in rows if r["heldout_elbo"]]
-        if ev:
-            a1.plot(*zip(*ev), "o-", ms=2, label="held-out (2048 patches)")
-        a1.set_ylim(max(min(float(r["elbo"]) for r in rows), -3000), None)
-        a1.set_xlabel("step")
-        a1.set_ylabel("ELBO (nats/patch)")
-        a1.legend(fontsize=7)
-        a2.plot(step, [float(r["kl_z1"]) for r in rows], lw=0.7, label="KL z1")
-        a2.plot(step, [float(r["kl_z2"]) for r in rows], lw=0.7, label="KL z2")
-        a2.set_xlabel("step")
-        a2.set_ylabel("nats/patch")
-        a2.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(fig_dir / "training_curves.png", dpi=110)
-        plt.close(fig)
+    curves = [(name, rows) for name, path in stage_metrics for rows in [_read_rows(Path(path))] if rows]
+    if curves:
+        write_training_curves(curves, metrics["baselines"]["floored_gaussian"], fig_dir / "training_curves.png")
         names.append("training_curves.png")
     return names
 

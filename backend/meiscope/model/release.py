@@ -61,7 +61,8 @@ def earlier_stages(config: dict) -> list[dict]:
         name = "inference (W frozen)" if c.get("freeze_decoder") else "training"
         return [*earlier_stages(c), {"stage": name, "steps": meta["step"], "wall_s": meta["wall_s"],
                                      "device": c["device"], "machine": meta.get("machine"),
-                                     "command": train_command(c), "sessions": read_sessions(folder)}]
+                                     "command": train_command(c), "sessions": read_sessions(folder),
+                                     "folder": str(folder)}]
     try:
         card = read_card(folder)
         t = card["training"]
@@ -85,7 +86,9 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
     shipped = load_model(out)
     data = build_natural(PatchSetParams(**config["data"]), progress=progress)
     metrics = evaluate(shipped, data.train, data.heldout)
-    figures = write_figures(shipped, data.heldout, metrics, Path(train_dir) / METRICS_FILE, Path(out))
+    curves = [(st["stage"].split(" ")[0], Path(st["folder"]) / METRICS_FILE) for st in earlier if st.get("folder")]
+    curves.append(("joint" if recipe is not None else "training", Path(train_dir) / METRICS_FILE))
+    figures = write_figures(shipped, data.heldout, metrics, curves, Path(out))
     device = config["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
