@@ -108,12 +108,12 @@ def fit_ica(patches: np.ndarray, n_components: int | None = None, seed: int = 0,
                       {"n_patches": len(x), "iterations": int(ica.n_iter_), "seed": seed})
 
 
-def fista(x: torch.Tensor, atoms: torch.Tensor, lam: float, iters: int, z0: torch.Tensor | None = None) -> torch.Tensor:
+def fista(x: torch.Tensor, atoms: torch.Tensor, lam: float, iters: int) -> torch.Tensor:
     """MAP codes argmin_z 1/2 ||x - z A^T||^2 + lam ||z||_1 for a batch x (B, D), atoms A (D, K)."""
     gram = atoms.T @ atoms
     step = 1.0 / float(torch.linalg.matrix_norm(gram, ord=2))
     xa = x @ atoms
-    z = torch.zeros(len(x), atoms.shape[1], dtype=x.dtype) if z0 is None else z0.clone()
+    z = torch.zeros(len(x), atoms.shape[1], dtype=x.dtype)
     y, t = z, 1.0
     for _ in range(iters):
         grad = y @ gram - xa
@@ -194,11 +194,9 @@ def fit_dictionary(method: str, patches: np.ndarray, seed: int = 0, progress: bo
 # ---- quality of a dictionary ---------------------------------------------------------------------------
 def gabor_share(atoms: np.ndarray, n: int = 200, threshold: float = 0.7) -> tuple[float, float]:
     """Share of the n largest-norm atoms that a 2-D Gabor fits with R^2 >= threshold, and the median R^2."""
-    from ..analysis.gabor import fit_gabor
+    from .evaluate import column_fits
 
-    side = int(round(math.sqrt(atoms.shape[0])))
-    order = np.argsort(-np.linalg.norm(atoms, axis=0))[:n]
-    r2 = np.array([fit_gabor(atoms[:, j].reshape(side, side)).r2 for j in order])
+    r2 = np.array([fit["r2"] for fit in column_fits(atoms, n)])
     return float((r2 >= threshold).mean()), float(np.median(r2))
 
 

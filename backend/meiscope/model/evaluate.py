@@ -10,7 +10,7 @@ from ..analysis.baselines import gaussian_baselines
 from ..analysis.census import ACTIVE_KL, COLLAPSE_KL, unit_census, z2_statistics
 from ..analysis.gabor import fit_gabor
 from ..data.patches import content_hash
-from .tdvae import OBS_STD, PATCH, TDVAE, as_batch
+from .tdvae import OBS_STD, TDVAE, as_batch
 
 REFERENCE_BATCH = 2048  # the first patches of the held-out split: the test re-derives the ELBO on them
 ELBO_SEED = 0
@@ -52,12 +52,17 @@ def reconstruction_r2(model: TDVAE, patches: np.ndarray, batch: int = 2048) -> f
 
 def projective_field_fits(model: TDVAE, n: int = N_FIELDS) -> list[dict]:
     """Gabor fits of the n largest-norm columns of W, largest first."""
-    W = model.W.detach().double().numpy()
+    return column_fits(model.W.detach().double().numpy(), n)
+
+
+def column_fits(W: np.ndarray, n: int = N_FIELDS) -> list[dict]:
+    """Gabor fits of the n largest-norm columns of W (pixels x columns, square patches), largest first."""
+    side = int(round(np.sqrt(W.shape[0])))
     norms = np.linalg.norm(W, axis=0)
     order = np.argsort(-norms)[:n]
     fits = []
     for j in order:
-        fit = fit_gabor(W[:, j].reshape(PATCH, PATCH))
+        fit = fit_gabor(W[:, j].reshape(side, side))
         fits.append({"z1_unit": int(j), "norm": float(norms[j]), **fit.summary()})
     return fits
 
