@@ -32,7 +32,8 @@ def test_the_card_lists_earlier_stages_and_their_commands():
     card = read_card(DEFAULT_MODEL_DIR)
     t = card["training"]
     earlier = {**_training(7, "meiscope train --first"), "released": "then"}
-    t = {**t, "earlier_stages": [earlier], "total_steps": t["steps"] + 7, "total_wall_s": t["wall_s"] + 420.0}
+    t = {**t, "earlier_stages": [earlier], "total_steps": t["steps"] + 7, "total_wall_s": t["wall_s"] + 420.0,
+         "recipe": None}
     text = render_markdown({**card, "training": t})
     assert "Started from an earlier release (then): 7 steps" in text
     assert f"In all: {t['steps'] + 7:,} steps" in text

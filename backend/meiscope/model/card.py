@@ -127,7 +127,7 @@ def _beta_text(c: dict) -> str:
 def _schedule_text(c: dict) -> str:
     budget = (f"its {c['max_minutes']:g}-minute budget" if c.get("max_minutes") and c["steps"] >= 1_000_000
               else f"{c['steps']:,} planned steps")
-    text = (f"Adam lr {c['lr']}, constant for the first {c['lr_decay_start']:.0%} of {budget}, then falling linearly "
+    text = (f"Recipe: Adam lr {c['lr']}, constant for the first {c['lr_decay_start']:.0%} of {budget}, then falling linearly "
             f"to {c['lr_final_frac']:g} x lr; {_beta_text(c)}")
     if c.get("z2_free_bits"):
         until = c.get("z2_free_bits_until", 1.0)
@@ -152,13 +152,20 @@ def _earlier_stage_lines(t: dict) -> list[str]:
         what = (f"Stage {st['stage']}" if st.get("stage") else f"Started from an earlier release ({st.get('released')})")
         steps = f"{st['steps']:,} steps in " if st["steps"] else ""
         lines.append(f"- {what}: {steps}{st['wall_s'] / 60:.1f} minutes on {st['machine']}, by `{st['command']}`")
-    return [*lines, f"- In all: {t['total_steps']:,} steps in {t['total_wall_s'] / 60:.1f} minutes of training."]
+    return lines
+
+
+def _total_line(t: dict) -> list[str]:
+    if not t.get("earlier_stages"):
+        return []
+    return [f"- In all: {t['total_steps']:,} steps in {t['total_wall_s'] / 60:.1f} minutes of training."]
 
 
 def _reproduce_line(t: dict) -> str:
     if t.get("recipe"):
         stages = t["recipe"]["stages"]
-        parts = ", ".join(f"{name} {st['seconds'] / 60:.1f}" for name, st in stages.items())
+        parts = ", ".join(f"{name} {st['seconds'] / 60:.1f}" if name != "data" or st["seconds"] >= 1 else "data cached"
+                          for name, st in stages.items())
         minutes = sum(st["seconds"] for st in stages.values()) / 60
         return (f"- Reproduce: `{t['recipe']['command']}` runs every stage and the release in one go, resuming "
                 f"after an interruption. Here it took {minutes:.0f} minutes ({parts} minutes).")
@@ -178,8 +185,7 @@ def render_markdown(card: dict) -> str:
     lines = [
         "# TDVAE-40: model card",
         "",
-        f"> **{interim}**" if interim else "",
-        "",
+        *([f"> **{interim}**", ""] if interim else []),
         "The reference model of meiscope: a two-layer hierarchical VAE of early vision (architecture in docs/MODEL.md,",
         f"{card['n_parameters']:,} parameters), trained by meiscope's own code on whitened 40x40 natural-image patches"
         + (" with the staged recipe of docs/TRAINING.md." if t.get("recipe") else "."),
@@ -215,13 +221,14 @@ def render_markdown(card: dict) -> str:
         "",
         "## Training",
         "",
+        *_earlier_stage_lines(t),
         f"- {'Last stage' if t.get('earlier_stages') else 'Machine'}"
         f"{' (joint: every weight)' if t.get('recipe') else ''}: {t['machine']}; device {t['device']}; "
         f"{t['steps']:,} steps of batch {t['config']['batch']} "
-        f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes.",
-        f"- Recipe: {_schedule_text(t['config'])}",
-        *[f"- Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
-        *_earlier_stage_lines(t),
+        f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes. "
+        f"{_schedule_text(t['config'])}",
+        *[f"  - Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
+        *_total_line(t),
         _reproduce_line(t),
         "",
         "## Data",

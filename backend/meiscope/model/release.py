@@ -27,7 +27,7 @@ def train_command(config: dict) -> str:
                 (f" --init-dictionary {config['init_dictionary']}" if config.get("init_dictionary") else ""),
                 (" --freeze-decoder" if config.get("freeze_decoder") else "")]
     if config.get("z2_free_bits", default.z2_free_bits) != default.z2_free_bits:
-        optional.append(f" --z2-free-bits {config['z2_free_bits']} --z2-free-bits-until {config['z2_free_bits_until']}")
+        optional.append(f" --z2-free-bits {config['z2_free_bits']} --z2-free-bits-until {config['z2_free_bits_until']:g}")
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
             f"--lr-decay-start {config['lr_decay_start']} --lr-final-frac {config['lr_final_frac']} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "
