@@ -13,6 +13,7 @@ from ..engine import AMConfig, Run, run
 from ..engine.options import merge
 from ..model.tdvae import TDVAE
 from ..plotting import FIGURE_LOCK, image_grid, plt
+from .census import ACTIVE_KL
 from .gabor import fit_gabor
 from .onehot import one_hot_synthesis
 from .probes import shift_map
@@ -32,12 +33,19 @@ class Finding:
     figure: str | None = None
 
 
-def pick_units(card: dict, k: int = 5) -> tuple[list[int], list[int]]:
-    """(the k most, the k least texture-sensitive active units) by the card's eta²; by mean KL without it."""
-    active = [r for r in card["metrics"]["units"]["census"] if r["status"] == "active"]
+def pick_units(card: dict, k: int = 5) -> tuple[list[int], list[int], str]:
+    """(the k most, the k least texture-sensitive active units, which units they were picked from) by the
+    card's eta²; by mean KL without it.
+    Among the clearly active units (mean KL above 0.1 nats) when there are 2k of them: a unit that carries
+    a hundredth of a nat barely depends on its input, and its preferred input says little."""
+    census = card["metrics"]["units"]["census"]
+    active = [r for r in census if r["status"] == "active"]
+    clear = [r for r in active if r["mean_kl"] > ACTIVE_KL]
+    pool = "the clearly active ones (mean KL above 0.1 nats)" if len(clear) >= 2 * k else "the active ones"
+    active = clear if len(clear) >= 2 * k else active
     key = "texture_eta2" if "texture_eta2" in active[0] else "mean_kl"
     ranked = sorted(active, key=lambda r: -r[key])
-    return [r["unit"] for r in ranked[:k]], [r["unit"] for r in ranked[-k:]]
+    return [r["unit"] for r in ranked[:k]], [r["unit"] for r in ranked[-k:]], pool
 
 
 def hf_fraction(images: np.ndarray, cutoff: float = 8.0) -> np.ndarray:
@@ -61,7 +69,7 @@ def last_elbo(r: Run) -> np.ndarray:
 class Experiments:
     def __init__(self, model: TDVAE, card: dict, folder: Path, steps: int = 200) -> None:
         self.model, self.card, self.folder = model, card, Path(folder)
-        self.texture, self.plain = pick_units(card)
+        self.texture, self.plain, self.pool = pick_units(card)
         self.units = self.texture + self.plain
         census = {r["unit"]: r for r in card["metrics"]["units"]["census"]}
         self.p999 = np.array([census[u]["act_p999"] for u in self.units])
@@ -343,8 +351,8 @@ def render_findings(findings: list[Finding], experiments: Experiments, seconds: 
     interim = " (interim)" if experiments.card["training"].get("interim_note") else ""
     lines = ["# The thesis' findings, measured on our model", "",
              "Written by `meiscope reproduce`; every number is measured, nothing is copied from the thesis. Units: the five "
-             f"most texture-sensitive active z2 units {experiments.texture} and the five least {experiments.plain} "
-             "(by the card's texture eta²). Each condition is one batched run of "
+             f"most texture-sensitive z2 units {experiments.texture} and the five least {experiments.plain} "
+             f"among {experiments.pool} (by the card's texture eta²). Each condition is one batched run of "
              f"{experiments.base['steps']} steps, seed 0; activations are given relative to each unit's 99.9th "
              f"percentile on held-out data. A disagreement is a result about this{interim} model "
              f"({model_label(experiments.card)}), not a failure.",
