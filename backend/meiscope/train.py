@@ -199,8 +199,30 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     deadline = None if config.max_minutes is None else t0 + 60 * config.max_minutes - wall_prev
     bar = tqdm(total=config.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     t_last, step_last = t0, step
+
+    def write_row(terms: ELBOTerms, beta: float, lr: float, floor: float, grad_norm: float, held_out: bool) -> None:
+        nonlocal t_last, step_last
+        now = time.perf_counter()
+        rate = config.batch * (step - step_last) / max(now - t_last, 1e-9)
+        t_last, step_last = now, step
+        row = {"step": step, "wall_s": round(wall_prev + now - t0, 2), "beta": round(beta, 4),
+               "lr": lr, "free_bits": floor, "elbo": terms.elbo().mean().item(),
+               "log_lik": terms.log_lik.mean().item(), "kl_z1": terms.kl_z1.mean().item(),
+               "kl_z2": terms.kl_z2.mean().item(), "grad_norm": grad_norm, "patches_per_s": round(rate, 1),
+               "heldout_elbo": "", "heldout_z2_units": ""}
+        if held_out:
+            row.update(heldout_row(model, eval_x))
+        log.writerow(row)
+        log_file.flush()
+        bar.set_postfix(elbo=f"{row['elbo']:.1f}", kl1=f"{row['kl_z1']:.1f}", kl2=f"{row['kl_z2']:.2f}",
+                        beta=f"{beta:.2f}", pps=f"{rate:.0f}")
+
+    def spent() -> bool:  # the run's steps or its time budget
+        return step >= config.steps or (deadline is not None and time.perf_counter() >= deadline)
+
+    final = spent()
     try:
-        while step < config.steps and (deadline is None or time.perf_counter() < deadline):
+        while not final:
             idx = torch.randint(len(train_x), (config.batch,), generator=gen)
             x = train_x[idx].to(device, non_blocking=True)
             wall = wall_prev + time.perf_counter() - t0
@@ -215,22 +237,9 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             if math.isfinite(grad_norm):  # a rare non-finite batch is skipped, not applied
                 opt.step()
             step += 1
-            last = step == config.steps or (deadline is not None and time.perf_counter() >= deadline)
-            if step % 50 == 0 or last:
-                now = time.perf_counter()
-                rate = config.batch * (step - step_last) / (now - t_last)
-                t_last, step_last = now, step
-                row = {"step": step, "wall_s": round(wall_prev + now - t0, 2), "beta": round(beta, 4),
-                       "lr": lr, "free_bits": floor, "elbo": terms.elbo().mean().item(),
-                       "log_lik": terms.log_lik.mean().item(), "kl_z1": terms.kl_z1.mean().item(),
-                       "kl_z2": terms.kl_z2.mean().item(), "grad_norm": grad_norm, "patches_per_s": round(rate, 1),
-                       "heldout_elbo": "", "heldout_z2_units": ""}
-                if step % config.eval_every == 0 or last:
-                    row.update(heldout_row(model, eval_x))
-                log.writerow(row)
-                log_file.flush()
-                bar.set_postfix(elbo=f"{row['elbo']:.1f}", kl1=f"{row['kl_z1']:.1f}", kl2=f"{row['kl_z2']:.2f}",
-                                beta=f"{beta:.2f}", pps=f"{rate:.0f}")
+            final = spent()  # decides both the end of the loop and the last row: the end is always evaluated
+            if step % 50 == 0 or final:
+                write_row(terms, beta, lr, floor, grad_norm, held_out=final or step % config.eval_every == 0)
             bar.update(1)
             if step % config.checkpoint_every == 0:
                 save_training_state(out, model, opt, gen, noise, step, config, wall_prev + time.perf_counter() - t0)
