@@ -115,6 +115,22 @@ def test_a_dictionary_starts_the_model_at_its_linear_code(rng):
     torch.testing.assert_close(model.decoder.bias, torch.as_tensor(mean, dtype=torch.float32))
 
 
+def test_an_overcomplete_dictionary_passes_through_its_largest_atoms(rng):
+    n = 1200  # more atoms than net a has room for (1000 pairs of units)
+    atoms = rng.normal(size=(1600, n)) * np.linspace(1.0, 2.0, n)
+    d = Dictionary(atoms, np.linalg.pinv(atoms), np.zeros(1600), "sparse_coding", 0.0, {})
+    torch.manual_seed(0)
+    model = initialise_model(TDVAE(), d).eval()
+    order = np.argsort(-np.linalg.norm(atoms, axis=0))
+    torch.testing.assert_close(model.W[:, :n], torch.as_tensor(atoms[:, order], dtype=torch.float32))
+    x = torch.as_tensor(rng.normal(size=(4, 1600)), dtype=torch.float32)
+    with torch.no_grad():
+        mu1, _ = model.z1_posterior(x)
+    code = x.numpy() @ d.filters[order[:1000]].T
+    torch.testing.assert_close(mu1[:, :1000], torch.as_tensor(code, dtype=torch.float32), atol=2e-4, rtol=1e-4)
+    assert float(mu1[:, 1000:].abs().max()) == 0.0
+
+
 def test_a_dictionary_round_trips_through_its_folder(tmp_path, rng):
     d = Dictionary(rng.normal(size=(1600, 5)), rng.normal(size=(5, 1600)), rng.normal(size=1600), "ica", 1.5,
                    {"n_patches": 10})

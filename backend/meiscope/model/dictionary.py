@@ -222,17 +222,22 @@ def initialise_model(model: TDVAE, dictionary: Dictionary, spare_scale: float = 
     Net a's first K units read softplus(code), the next K softplus(-code); net d's hidden layer does the
     same on their difference and its mean output is the difference again, so mu1 = code at the start.
     Posterior scales start at sigma * |filter| / sqrt(2) (the linear code's noise, as a Laplace scale),
-    the prior p(z1 | z2) at Laplace(0, 1). Atoms beyond K and the remaining units keep PyTorch's random
-    start, the spare atoms shrunk by `spare_scale`."""
-    k = dictionary.n_atoms
-    if 2 * k > H_DIM or k > Z1_DIM:
-        raise ValueError(f"a dictionary of {k} atoms does not fit: at most {H_DIM // 2} for the encoder's pass-through")
-    atoms = torch.from_numpy(dictionary.atoms).float()
-    filters = torch.from_numpy(dictionary.filters).float()
+    the prior p(z1 | z2) at Laplace(0, 1). Net a has room for the codes of 1000 atoms: a larger dictionary
+    goes into W largest first, its 1000 largest atoms passed through and the others started at the prior. Columns of W beyond the
+    dictionary and the remaining units keep PyTorch's random start, the spare columns shrunk by
+    `spare_scale`."""
+    n = dictionary.n_atoms
+    if n > Z1_DIM:
+        raise ValueError(f"a dictionary of {n} atoms does not fit the {Z1_DIM} columns of W")
+    largest_first = np.argsort(-np.linalg.norm(dictionary.atoms, axis=0)) if n > H_DIM // 2 else np.arange(n)
+    order = torch.from_numpy(largest_first.copy())
+    atoms = torch.from_numpy(dictionary.atoms).float()[:, order]
+    k = min(n, H_DIM // 2)
+    filters = torch.from_numpy(dictionary.filters).float()[order[:k]]
     mean = torch.from_numpy(dictionary.mean).float()
 
-    model.decoder.weight[:, k:] *= spare_scale
-    model.decoder.weight[:, :k] = atoms
+    model.decoder.weight[:, n:] *= spare_scale
+    model.decoder.weight[:, :n] = atoms
     model.decoder.bias.copy_(mean)
 
     a = model.enc_a[0]  # x -> h, softplus after
