@@ -111,7 +111,7 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     page.keyboard.press("Enter")
     assert page.inner_text("#unit-title") == f"unit {second}"
 
-    page.click(".tile[data-unit='51']")
+    page.click(".tile[data-unit='50']")
     _set_range(page, "pre.jitter", 2)
     page.fill("input[name='steps']", "150")
     page.click("#run")
@@ -121,12 +121,12 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     points = page.evaluate("document.getElementById('plot-curves').data[0].x.length")
     assert points >= 10
     assert "150" in page.inner_text("#rate")
-    assert "unit=51" in page.url and "jitter" in page.url
+    assert "unit=50" in page.url and "jitter" in page.url
     page.screenshot(path=ARTIFACTS / "run-completed.png")
 
     page.reload()  # the URL restores the unit and the config
     page.wait_for_selector("body[data-ready=true]")
-    assert page.inner_text("#unit-title") == "unit 51"
+    assert page.inner_text("#unit-title") == "unit 50"
     assert page.input_value("input[name='pre.jitter']") == "2"
     assert page.input_value("input[name='steps']") == "150"
 
@@ -182,7 +182,7 @@ def test_atlas_thumbnails_fill_the_grid(page):
 
 
 def test_analyse_a_unit_shows_every_view(page):
-    page.click(".tile[data-unit='141']")
+    page.click(".tile[data-unit='101']")
     page.click("#analyse")
     page.wait_for_selector("#analysis-panels .card", timeout=120_000)
     titles = page.locator("#analysis-panels .card div").all_inner_texts()
@@ -203,7 +203,7 @@ def test_the_page_works_behind_a_token(browser, tmp_path):
             assert refused.status == 401 and "token" in page.inner_text("body")
             page.goto(f"{url}/?token={token}")
             page.wait_for_selector("body[data-ready=true]", timeout=30_000)
-            page.click(".tile[data-unit='51']")
+            page.click(".tile[data-unit='50']")
             page.fill("input[name='steps']", "20")
             page.click("#run")
             _wait_status(page, "completed")
