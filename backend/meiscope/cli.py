@@ -153,7 +153,7 @@ def dictionary(
     """Stage 1 of the recipe: a sparse dictionary for W from whitened training patches."""
     from .data.patches import PatchSetParams, build_natural
     from .machine import machine_description
-    from .model.dictionary import METHODS, fit_dictionary, gabor_share, patches_for_dictionary
+    from .model.dictionary import METHODS, dictionary_command, fit_dictionary, gabor_share, patches_for_dictionary
 
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -163,7 +163,7 @@ def dictionary(
     fitted = fit_dictionary(method, patches_for_dictionary(data.train, patches), seed=seed, progress=True)
     share, median = gabor_share(fitted.atoms)
     fitted.info.update(machine=machine_description("cpu"), gabor_share=share, gabor_median_r2=median,
-                       command=f"meiscope dictionary --method {method} --patches {patches} --seed {seed} --out {out}")
+                       command=dictionary_command(method, patches, seed, out))
     fitted.save(out)
     typer.echo(f"wrote {out}: {fitted.n_atoms} atoms by {method} in {fitted.seconds:.0f} s, "
                f"{share:.0%} Gabor-like (median R2 {median:.2f})")
@@ -178,7 +178,7 @@ def recipe(
     dictionary: str = typer.Option("ica", help="Dictionary method: ica or sparse_coding."),
     dictionary_patches: int = typer.Option(40_000, min=1000, max=640_000, help="Patches the dictionary learns from."),
     dictionary_atoms: Optional[int] = typer.Option(None, min=2, max=1800, help="Atoms (default: ica the signal "
-                                                   "dimensions, at most 1000; sparse_coding 1800)."),
+                                                   "dimensions, at most 1600; sparse_coding 1800)."),
     inference_minutes: float = typer.Option(20.0, min=0.05, help="Minutes of the inference stage (W frozen)."),
     batch: int = typer.Option(256, min=1, max=65_536, help="Patches per training step."),
     inference_lr: float = typer.Option(2e-4, min=1e-7, max=1e-2, help="Adam learning rate, inference stage."),

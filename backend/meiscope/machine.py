@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import platform
+from functools import cache
 from pathlib import Path
 
 import torch
 
 
+@cache  # read once a process: a training run records it at every checkpoint
 def machine_description(device: str) -> str:
     cpu = platform.processor() or platform.machine()
     try:

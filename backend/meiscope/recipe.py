@@ -21,7 +21,8 @@ from pathlib import Path
 from .data.patches import PatchSetParams, build_natural, default_data_root, params_key
 from .machine import machine_description
 from .model.checkpoint import atomic_write_text
-from .model.dictionary import DICTIONARY_META, Dictionary, fit_dictionary, patches_for_dictionary
+from .model.dictionary import (DICTIONARY_META, Dictionary, dictionary_command, fit_dictionary,
+                               patches_for_dictionary)
 from .train import STATE_META, TrainConfig, train
 
 DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR = "1-dictionary", "2-inference", "3-joint"
@@ -73,9 +74,8 @@ def stage_dictionary(config: RecipeConfig, out: Path, data, progress: bool) -> P
     size = {} if config.dictionary_atoms is None else (
         {"n_components": config.dictionary_atoms} if config.dictionary == "ica" else {"n_atoms": config.dictionary_atoms})
     dictionary = fit_dictionary(config.dictionary, patches, seed=config.seed, progress=progress, **size)
-    dictionary.info.update(machine=machine_description("cpu"),
-                           command=f"meiscope dictionary --method {config.dictionary} --patches "
-                                   f"{config.dictionary_patches} --seed {config.seed} --out {folder}")
+    dictionary.info.update(machine=machine_description("cpu"), command=dictionary_command(
+        config.dictionary, config.dictionary_patches, config.seed, folder))
     dictionary.save(folder)
     return folder
 

@@ -8,9 +8,9 @@ slow to find by gradient descent through the amortised encoder, so the recipe fi
   eigenvalues above the observation noise variance. Sources have unit variance; the atoms are scaled so
   that the codes have the Laplace prior's variance (2 for scale 1).
 - "sparse_coding": Olshausen-Field sparse coding: MAP codes under the model's own objective
-  (||x - W z||^2 / (2 sigma^2) + sum |z|) by batched FISTA in torch, then a gradient step on the atoms;
-  each atom's norm is steered so that its codes keep the prior's mean magnitude. Starts from random atoms,
-  or refines another dictionary (for example the ICA one) towards the full overcomplete size.
+  (||x - W z||^2 / (2 sigma^2) + sum |z|) by batched FISTA in torch, atoms updated by online dictionary
+  learning and finally scaled so that their codes have the prior's mean magnitude. Starts from random
+  atoms, or refines another dictionary (for example the ICA one) towards the full overcomplete size.
 
 A dictionary also gives the encoder a start (`initialise_model`): codes = filters (x - mean) pass through
 nets a and d unchanged (softplus(u) - softplus(-u) = u), so the posterior mean starts at the dictionary's
@@ -54,8 +54,7 @@ class Dictionary:
         return self.atoms.shape[1]
 
     def codes(self, patches: np.ndarray) -> np.ndarray:
-        x = np.asarray(patches, dtype=np.float64).reshape(len(patches), -1)
-        return (x - self.mean) @ self.filters.T
+        return (as_matrix(patches) - self.mean) @ self.filters.T
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)
@@ -85,9 +84,9 @@ def as_matrix(patches: np.ndarray) -> np.ndarray:
 
 def signal_dimensions(patches: np.ndarray, noise_var: float = OBS_STD**2) -> int:
     """How many covariance eigenvalues of the patches lie above the observation noise variance."""
-    x = as_matrix(patches)
-    evals = np.linalg.eigvalsh(np.cov(x, rowvar=False))
-    return int((evals > noise_var).sum())
+    from ..analysis.baselines import covariance
+
+    return int((np.linalg.eigvalsh(covariance(patches)[1]) > noise_var).sum())
 
 
 def fit_ica(patches: np.ndarray, n_components: int | None = None, seed: int = 0, max_iter: int = 400,
@@ -183,6 +182,11 @@ def fit_sparse_coding(patches: np.ndarray, n_atoms: int = Z1_DIM, init: Dictiona
                        "n_unused": int((~used).sum()), "init": None if init is None else init.method})
 
 
+def dictionary_command(method: str, patches: int, seed: int, out: Path) -> str:
+    """The `meiscope dictionary` command that fits this dictionary, for its record."""
+    return f"meiscope dictionary --method {method} --patches {patches} --seed {seed} --out {out}"
+
+
 def fit_dictionary(method: str, patches: np.ndarray, seed: int = 0, progress: bool = False, **kw) -> Dictionary:
     if method == "ica":
         return fit_ica(patches, seed=seed, **kw)
@@ -223,9 +227,9 @@ def initialise_model(model: TDVAE, dictionary: Dictionary, spare_scale: float = 
     same on their difference and its mean output is the difference again, so mu1 = code at the start.
     Posterior scales start at sigma * |filter| / sqrt(2) (the linear code's noise, as a Laplace scale),
     the prior p(z1 | z2) at Laplace(0, 1). Net a has room for the codes of 1000 atoms: a larger dictionary
-    goes into W largest first, its 1000 largest atoms passed through and the others started at the prior. Columns of W beyond the
-    dictionary and the remaining units keep PyTorch's random start, the spare columns shrunk by
-    `spare_scale`."""
+    goes into W largest first, its 1000 largest atoms passed through and the others started at the prior.
+    Columns of W beyond the dictionary and the remaining units keep PyTorch's random start, the spare
+    columns shrunk by `spare_scale`."""
     n = dictionary.n_atoms
     if n > Z1_DIM:
         raise ValueError(f"a dictionary of {n} atoms does not fit the {Z1_DIM} columns of W")

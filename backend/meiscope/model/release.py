@@ -101,7 +101,7 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
             "steps": meta["step"],
             "wall_s": meta["wall_s"],
             "device": device,
-            "machine": machine_description(device),
+            "machine": meta.get("machine") or machine_description(device),  # the machine that trained it
             "config": config,
             "command": train_command(config),
             "interim_note": interim_note,
