@@ -73,7 +73,7 @@ def test_gradient_filter_removes_high_frequencies(shipped, top_units):
 def test_post_step_blur_changes_the_parameter_the_optimizer_holds():
     config = AMConfig(post={"blur_sigma": 1.0, "clip": 0.5})
     rand = RowRandom(0, [0, 1], 1, torch.device("cpu"))
-    param = Pixel(config, rand)
+    param = Pixel(config, rand, (1, 40, 40))
     optimizer = build_optimizer(list(param.parameters()), config.optimizer, 0.01)
     held = optimizer.param_groups[0]["params"][0]
     before = param.x.detach().clone()
@@ -179,7 +179,7 @@ def test_latent_one_hot_start_and_decoding(shipped):
 
 def test_direction_objective_is_the_weighted_sum(shipped):
     objective = unit(51) - 0.5 * unit(94)
-    bank = ObjectiveBank([objective])
+    bank = ObjectiveBank([objective], {"z2": 250, "z1": 1800})
     x = torch.randn(4, 1, 40, 40)
     with torch.no_grad():
         mu = shipped.readout(x)

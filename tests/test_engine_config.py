@@ -56,10 +56,16 @@ def test_bad_configs_name_the_field(data, field):
     assert str(exc.value).startswith(field + ":")
 
 
-def test_unit_range_depends_on_the_layer():
-    assert AMConfig(unit=1000, layer="z1").units == [1000]
-    with pytest.raises(ValidationError, match="0..249"):
-        AMConfig(unit=1000)
+def test_unit_range_is_the_models_layer(shipped):
+    from meiscope.engine.model_check import ConfigMismatch, check_config
+
+    check_config(AMConfig(unit=1000, layer="z1"), shipped)
+    with pytest.raises(ConfigMismatch, match=r"^unit: must lie in 0\.\.249 for layer z2, got \[9999\]$"):
+        check_config(AMConfig(unit=9999), shipped)
+    with pytest.raises(ConfigMismatch, match="^layer: must be one of z2, z1"):
+        check_config(AMConfig(layer="fc1"), shipped)
+    with pytest.raises(ValidationError, match="units must lie in"):
+        AMConfig(unit=-1)
 
 
 def test_schedules_take_the_right_values():
@@ -81,6 +87,6 @@ def test_set_assignments_nest_and_parse_json():
 
 def test_every_number_has_a_bound():
     for name, _default, allowed, _ in option_table():
-        if name in ("unit", "objective"):  # checked by validators against the layer's size
+        if name in ("unit", "objective", "layer"):  # checked against the loaded model (engine.model_check)
             continue
         assert allowed or name.endswith(("learn_sigma", "normalise")), name

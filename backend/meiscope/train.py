@@ -12,18 +12,16 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .data.patches import PatchSetParams, build_natural
 from .machine import machine_description
-from .model.checkpoint import atomic_save_file, atomic_write_text, load_model
+from .model.checkpoint import (STATE_FILE, STATE_META, atomic_save_file, atomic_write_text, load_model,
+                               load_training_state)
 from .model.evaluate import elbo_terms_mean
 from .model.dictionary import Dictionary, initialise_model
 from .model.tdvae import TDVAE, ELBOTerms, as_batch
 
-STATE_FILE = "state.safetensors"
-STATE_META = "state.json"
 METRICS_FILE = "metrics.csv"
 SESSIONS_FILE = "sessions.jsonl"
 METRIC_FIELDS = ["step", "wall_s", "beta", "lr", "free_bits", "elbo", "log_lik", "kl_z1", "kl_z2", "grad_norm",
@@ -102,19 +100,8 @@ def save_training_state(folder: Path, model: TDVAE, opt: torch.optim.Adam, gen: 
     tensors["rng.noise"] = noise.get_state()
     atomic_save_file(tensors, folder / STATE_FILE)
     meta = {"step": step, "adam_step": adam_step, "wall_s": wall_s, "machine": machine_description(str(config.device)),
-            "config": asdict(config)}
+            "sizes": model.sizes, "config": asdict(config)}
     atomic_write_text(folder / STATE_META, json.dumps(meta, indent=2))
-
-
-def load_training_state(folder: Path) -> dict:
-    """{'model': state dict, 'adam': {name: (exp_avg, exp_avg_sq)}, 'rng': {name: ByteTensor}, 'meta': dict}."""
-    tensors = load_file(str(Path(folder) / STATE_FILE))
-    meta = json.loads((Path(folder) / STATE_META).read_text())
-    model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    adam = {k.removeprefix("adam.exp_avg."): (v, tensors[f"adam.exp_avg_sq.{k.removeprefix('adam.exp_avg.')}"])
-            for k, v in tensors.items() if k.startswith("adam.exp_avg.")}
-    rng = {k.removeprefix("rng."): v for k, v in tensors.items() if k.startswith("rng.")}
-    return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
 def log_session(out: Path, step: int, config: TrainConfig) -> None:

@@ -10,14 +10,14 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from ..model.tdvae import Z1_DIM
-from .objectives import LAYER_SIZE, Layer, Objective, Stat, Term
+from .objectives import MAX_UNIT, MAX_UNITS, Layer, Objective, Stat, Term
 from .schedules import bounded
 
-# checked by AMConfig._units (one message for every way a unit list can be wrong); the schema states the bounds
-_UNIT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": Z1_DIM - 1}
+# checked by AMConfig._units (one message for every way a unit list can be wrong); the schema states the bounds.
+# A unit's bound in its layer depends on the model: engine.model_check checks it against the loaded model.
+_UNIT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_UNIT}
 Units = Annotated[Union[int, list[int]], WithJsonSchema(
-    {"anyOf": [_UNIT_SCHEMA, {"type": "array", "items": _UNIT_SCHEMA, "minItems": 1, "maxItems": Z1_DIM}]})]
+    {"anyOf": [_UNIT_SCHEMA, {"type": "array", "items": _UNIT_SCHEMA, "minItems": 1, "maxItems": MAX_UNITS}]})]
 METHODS = ("pixel", "distribution", "transform", "transform_distribution", "latent_z2", "latent_z1")
 Method = Literal["pixel", "distribution", "transform", "transform_distribution", "latent_z2", "latent_z1"]
 
@@ -111,9 +111,11 @@ class AMConfig(Section):
     """One activation-maximisation run; `unit` may be a list, which makes one batched run."""
 
     method: Method = Field("pixel", description="what is optimised (docs/ENGINE.md)")
-    unit: Units = Field(0, description="target unit (z2: 0..249, z1: 0..1799), or a list of units for one batched run")
-    layer: Layer = Field("z2", description="layer of the target unit")
-    stat: Stat = Field("mean", description="posterior mean (the activation) or std")
+    unit: Units = Field(0, description="target unit (TDVAE-40 z2: 0..249, z1: 0..1799), or a list of units for "
+                                       "one batched run")
+    layer: Layer = Field("z2", description="readout layer of the target unit (the TDVAE's z2 or z1, or a layer "
+                                           "the loaded model names)")
+    stat: Stat = Field("mean", description="posterior mean (the activation) or std (stochastic layers)")
     objective: Optional[Objective] = Field(None, description="a weighted sum of units; replaces unit/layer/stat")
     steps: int = Field(200, ge=1, le=100_000, description="iterations")
     samples: int = Field(1, ge=1, le=64, description="independent samples per unit (diversity acts among them)")
@@ -139,22 +141,17 @@ class AMConfig(Section):
             raise ValueError("needs at least one unit")
         if len(set(units)) != len(units):
             raise ValueError("units must not repeat (use samples for several runs of one unit)")
-        bad = [u for u in units if not 0 <= u < Z1_DIM]
+        if len(units) > MAX_UNITS:
+            raise ValueError(f"at most {MAX_UNITS} units in one run, got {len(units)}")
+        bad = [u for u in units if not 0 <= u <= MAX_UNIT]
         if bad:
-            raise ValueError(f"units must lie in 0..{Z1_DIM - 1}, got {bad}")
+            raise ValueError(f"units must lie in 0..{MAX_UNIT}, got {bad}")
         return unit
 
     @model_validator(mode="after")
     def _consistent(self) -> "AMConfig":
-        if self.objective is None:
-            size = LAYER_SIZE[self.layer]
-            bad = [u for u in self.units if u >= size]
-            if bad:
-                raise ValueError(f"unit must lie in 0..{size - 1} for layer {self.layer}, got {bad}")
-        elif isinstance(self.unit, list):
+        if self.objective is not None and isinstance(self.unit, list):
             raise ValueError("objective describes one target: leave unit a single number")
-        if self.method == "latent_z2" and self.latent.init == "one_hot" and self.objectives[0].main.layer != "z2":
-            raise ValueError("latent.init one_hot for latent_z2 needs a z2 target (use prior_mean or prior_sample)")
         return self
 
     @property

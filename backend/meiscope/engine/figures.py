@@ -4,12 +4,15 @@ metric curves. Large batches (an atlas) show at most MAX_TILES rows."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..analysis.spectra import amplitude_spectrum
 from ..plotting import grid_shape, image_grid, plt
-from .result import Run
+
+if TYPE_CHECKING:  # result.py imports this module to draw a saved run's figures
+    from .result import Run
 
 MAX_TILES = 256
 MAX_CURVES = 16
@@ -44,7 +47,9 @@ def _grid_figure(images: np.ndarray, titles: list[str], title: str, path: Path, 
 
 
 def _spectra(images: np.ndarray, size: int | None = None) -> np.ndarray:
-    return np.log10(amplitude_spectrum(images, size) + 1e-6)
+    """log10 amplitude spectra, (N, H, W); of the channels' mean for images of several channels (N, C, H, W)."""
+    images = np.asarray(images)
+    return np.log10(amplitude_spectrum(images if images.ndim == 3 else images.mean(1), size) + 1e-6)
 
 
 def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[str]:
@@ -54,21 +59,24 @@ def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png
     n = min(len(run.rows), MAX_TILES)
     labels = _labels(run, n)
     method = run.config.method
+    centred = run.info.get("input", {}).get("centred", True)  # whitened inputs: a grey scale centred on 0
+    size = run.images.shape[-1]
     written = []
 
     def grid(name: str, images: np.ndarray, title: str, **kw) -> None:
         written.extend(_grid_figure(images, labels, title, folder / name, formats=formats, **kw))
 
-    grid("inputs.png", run.images, f"{method}: final inputs (unit, final activation)")
-    grid("best_inputs.png", run.best_images, f"{method}: each row's input at its best objective")
+    grid("inputs.png", run.images, f"{method}: final inputs (unit, final activation)", symmetric=centred)
+    grid("best_inputs.png", run.best_images, f"{method}: each row's input at its best objective", symmetric=centred)
     grid("spectra.png", _spectra(run.images), "log10 amplitude spectrum of the inputs (DC centred)",
          symmetric=False, cmap="magma")
     if "kernels" in run.arrays:
         first = run.arrays["kernels"][:, 0]  # (rows, k, k): the (first) kernel of each row
         grid("kernels.png", first, f"learned {first.shape[-1]}x{first.shape[-1]} kernels")
-        grid("kernel_spectra.png", _spectra(first, size=40), "log10 amplitude spectrum of the kernels (40x40 grid)",
-             symmetric=False, cmap="magma")
-        grid("transform_inputs.png", run.arrays["inputs"], "inputs i before the transform (x = G(i))")
+        grid("kernel_spectra.png", _spectra(first, size=size),
+             f"log10 amplitude spectrum of the kernels ({size}x{size} grid)", symmetric=False, cmap="magma")
+        grid("transform_inputs.png", run.arrays["inputs"], "inputs i before the transform (x = G(i))",
+             symmetric=centred)
     if "sigma" in run.arrays and run.arrays["sigma"].ndim == 3:
         grid("sigma.png", run.arrays["sigma"], "sigma of the distribution", symmetric=False, cmap="viridis")
 

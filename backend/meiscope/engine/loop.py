@@ -15,34 +15,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model.tdvae import TDVAE, Z1_DIM, Z2_DIM
+from .. import __version__
+from ..model.seam import Explorable
 from . import regularisers as R
 from . import schedules
 from .config import AMConfig
+from .model_check import check_config
 from .objectives import ObjectiveBank
 from .optimizers import build_optimizer, set_lr
-from .parameterizations import Latent, build
+from .parameterizations import Latent, as_images, build
 from .randomness import RowRandom
 from .result import METRICS, Frame, Run
 
 
 class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
-
-
-def _readouts(model: TDVAE, h: Tensor, needed: set[tuple[str, str]]) -> dict[tuple[str, str], Tensor]:
-    mu2, s2 = model.z2_posterior_from_h(h)
-    out = {("z2", "mean"): mu2, ("z2", "std"): s2}
-    if any(layer == "z1" for layer, _ in needed):
-        mu1, b1 = model.z1_posterior_from_h(h, mu2)
-        out[("z1", "mean")], out[("z1", "std")] = mu1, b1
-    return out
-
-
-def _elbo_noise(rand: RowRandom, draws: int) -> tuple[Tensor, Tensor]:
-    eps = rand.normal(draws, Z2_DIM).reshape(-1, Z2_DIM)
-    u = rand.uniform(draws, Z1_DIM, low=-0.5, high=0.5).reshape(-1, Z1_DIM)
-    return eps, u
 
 
 # every schedule of the config, in the order in which random schedules draw from one generator
@@ -85,10 +72,11 @@ class Recorder:
     """Metrics per step, each row's best input (a copy), snapshots and frames for `on_step`."""
 
     def __init__(self, rows: int, device: torch.device, config: AMConfig, param,
-                 on_step: Callable[[Frame], None] | None) -> None:
+                 on_step: Callable[[Frame], None] | None, input_shape: tuple[int, int, int]) -> None:
         self.history: dict[str, list[Tensor]] = {name: [] for name in METRICS}
         self.best_objective = torch.full((rows,), float("-inf"), device=device)
-        self.best_images = torch.zeros(rows, 1, 40, 40, device=device)
+        self.best_images = torch.zeros(rows, *input_shape, device=device)
+        self.input_shape = input_shape
         self.best_step = torch.zeros(rows, dtype=torch.long, device=device)
         self.snapshots: list[Tensor] = []
         self.snapshot_steps: list[int] = []
@@ -116,38 +104,43 @@ class Recorder:
         self.snapshot_steps.append(step)
         if self.on_step is not None and self.steps_done:
             last = {k: v[-1].tolist() for k, v in self.history.items()}
-            self.on_step(Frame(step=step, steps=self.config.steps, metrics=last, images=image[:, 0].cpu().numpy(),
+            self.on_step(Frame(step=step, steps=self.config.steps, metrics=last, images=as_images(image),
                                arrays={k: v.copy() for k, v in self.param.arrays().items()}))
 
-    def result(self, final: Tensor, status: str, started: float, device: torch.device) -> Run:
+    def result(self, final: Tensor, status: str, started: float, device: torch.device, model: Explorable) -> Run:
         rows, config = self.rows, self.config
         metrics = {k: (torch.stack(v).cpu().numpy() if v else np.zeros((0, rows), np.float32))
                    for k, v in self.history.items()}
         snaps = self.snapshots
         return Run(
             config=config,
-            images=final[:, 0].cpu().numpy(),
-            best_images=self.best_images[:, 0].cpu().numpy(),
+            images=as_images(final),
+            best_images=as_images(self.best_images),
             best_step=self.best_step.cpu().numpy(),
             metrics=metrics,
             arrays=self.param.arrays(),
-            snapshots=torch.stack(snaps)[:, :, 0].cpu().numpy() if snaps else np.zeros((0, rows, 40, 40), np.float32),
+            snapshots=np.stack([as_images(s) for s in snaps]) if snaps else np.zeros((0, rows, *as_images(
+                self.best_images[:1]).shape[1:]), np.float32),
             snapshot_steps=np.array(self.snapshot_steps, dtype=np.int64),
             rows=[{"unit": key, "sample": s} for key in config.target_keys() for s in range(config.samples)],
             info={"status": status, "steps_done": self.steps_done, "wall_s": round(time.perf_counter() - started, 3),
-                  "device": str(device), "torch": torch.__version__, "machine": platform.machine()},
+                  "device": str(device), "torch": torch.__version__, "machine": platform.machine(),
+                  "meiscope": __version__, "model": dict(model.source) or {"name": model.name},
+                  "input": {"shape": list(model.input.shape), "range": model.input.range, "centred": model.input.centred}},
         )
 
 
-def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None = None,
+def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | None = None,
         cancel: CancelFlag | None = None, progress: bool = False) -> Run:
-    """Optimise the inputs of every target of `config` in one batched run; see AMConfig for the options."""
+    """Optimise the inputs of every target of `config` in one batched run; see AMConfig for the options.
+    Raises ConfigMismatch (a ValueError) when the config asks `model` for what it does not have."""
+    check_config(config, model)
     started = time.perf_counter()
-    device = next(model.parameters()).device
+    device = model.device
     model.eval()
     objectives = config.objectives
     samples = config.samples
-    bank = ObjectiveBank(objectives, device)
+    bank = ObjectiveBank(objectives, {name: layer.units for name, layer in model.layers.items()}, device)
     rand = RowRandom(config.seed, config.target_keys(), samples, device)
     metric_rand = RowRandom(config.seed, config.target_keys(), samples, device, stream=1)
     rows = len(rand)
@@ -171,7 +164,8 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
     params = [p for p in param.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
     nan_rows = torch.full((rows,), float("nan"), device=device)
-    recorder = Recorder(rows, device, config, param, on_step)
+    recorder = Recorder(rows, device, config, param, on_step, model.input.shape)
+    measure_elbo = model.has_elbo and config.elbo_every > 0
     status = "completed"
 
     bar = None
@@ -186,16 +180,16 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         # ---- forward: x = G(theta), R_grad marker, R_pre, readouts ----
         x = param(rand)
         x_act = _pre(x, config, float(sched["grad.gamma"][step]), rand, draws)
-        plain = x_act is x  # no R_pre and no gradient filter: the encoding of x is shared
-        h = model.encode_h(x_act)
-        readouts = _readouts(model, h, bank.needed)
+        plain = x_act is x  # no R_pre and no gradient filter: what the model computed from x is shared
+        readouts = model.readouts(x_act, bank.needed)
+        shared = readouts.shared if plain else None
         activation = bank.activation(readouts, target_of_image)
 
         # ---- objective ----
         objective = activation
         elbo_value = None
         if elbo_w[step] > 0:
-            elbo_value = model.elbo_terms(x, h=h if plain else None, noise=_elbo_noise(rand, draws)).elbo()
+            elbo_value = model.elbo_rows(x, rand, draws, shared)
             objective = objective + float(elbo_w[step]) * elbo_value
         objective_row = per_row(_penalised(objective, x, sched, step))
         if div_w[step] > 0 and samples > 1:
@@ -208,9 +202,8 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
             ru_value, ru_unit = bank.runner_up(per_row(readouts[bank.main_key].detach()), target_of_row)
             if elbo_value is not None and x_is_current:
                 elbo_row = elbo_value.detach()
-            elif config.elbo_every and step % config.elbo_every == 0:
-                elbo_row = model.elbo_terms(current, h=h.detach() if plain and x_is_current else None,
-                                            noise=_elbo_noise(metric_rand, 1)).elbo()
+            elif measure_elbo and step % config.elbo_every == 0:
+                elbo_row = model.elbo_rows(current, metric_rand, 1, _detached(shared) if x_is_current else None)
             else:
                 elbo_row = nan_rows
             act_row = per_row(activation.detach())
@@ -237,7 +230,11 @@ def run(model: TDVAE, config: AMConfig, on_step: Callable[[Frame], None] | None 
         final = param.current().detach().clone()
     if status == "completed":
         recorder.snapshot(steps, final)
-    return recorder.result(final, status, started, device)
+    return recorder.result(final, status, started, device, model)
+
+
+def _detached(shared: object) -> object:
+    return shared.detach() if isinstance(shared, Tensor) else shared
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""The regularisers of the update rule, each acting on a batch of images (N, 1, 40, 40)
+"""The regularisers of the update rule, each acting on a batch of images (N, C, H, W)
 and treating every image on its own, so that batching never mixes units.
 
 R_pre:  jitter, zoom, normalise            (differentiable, before the forward pass)
@@ -48,10 +48,12 @@ def normalise(x: Tensor, eps: float = 1e-6) -> Tensor:
 # ---- R_grad -------------------------------------------------------------------------------------
 
 
-def spectrum_weights(size: int, gamma: float, device: torch.device) -> Tensor:
-    """1 / max(|f|, 1)^gamma on the rfft2 grid, |f| in cycles per patch (DC passes unchanged)."""
-    fy = torch.fft.fftfreq(size, d=1.0 / size, device=device).view(-1, 1)
-    fx = torch.fft.rfftfreq(size, d=1.0 / size, device=device).view(1, -1)
+def spectrum_weights(size: int | tuple[int, int], gamma: float, device: torch.device) -> Tensor:
+    """1 / max(|f|, 1)^gamma on the rfft2 grid of a size x size (or height x width) image, |f| in cycles per
+    image (DC passes unchanged)."""
+    height, width = (size, size) if isinstance(size, int) else size
+    fy = torch.fft.fftfreq(height, d=1.0 / height, device=device).view(-1, 1)
+    fx = torch.fft.rfftfreq(width, d=1.0 / width, device=device).view(1, -1)
     radius = torch.sqrt(fy.square() + fx.square()).clamp_min(1.0)
     return radius.pow(-gamma)
 
@@ -74,7 +76,7 @@ class SpectrumFilter(torch.autograd.Function):
 def filter_gradient(x: Tensor, gamma: float) -> Tensor:
     if gamma == 0:
         return x
-    return SpectrumFilter.apply(x, spectrum_weights(x.shape[-1], gamma, x.device))
+    return SpectrumFilter.apply(x, spectrum_weights(tuple(x.shape[-2:]), gamma, x.device))
 
 
 # ---- R_obj --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Checkpoints as safetensors only (never pickle): the shipped fp16 shards with a hashed manifest, and
-the full-precision training state (model, Adam moments, RNG) for resuming."""
+"""Checkpoints as safetensors only (never pickle): the shipped fp16 shards with a hashed manifest (and the
+model's sizes), and the full-precision training state (model, Adam moments, RNG) for resuming."""
 
 from __future__ import annotations
 
@@ -12,15 +12,32 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .tdvae import TDVAE
+from .tdvae import TDVAE, TDVAE_40_SIZES
 
 MANIFEST = "manifest.json"
+CARD_JSON = "model_card.json"  # written by model/card.py; read here for the unit census only
+STATE_FILE = "state.safetensors"  # a training folder (train.py): full-precision model, Adam moments, RNG
+STATE_META = "state.json"
 MAX_SHARD_BYTES = 16 * 1024 * 1024  # also what comes back from a device machine in one file
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "tdvae40"
 
 
 class CheckpointError(ValueError):
     """A missing, corrupt or wrong-shaped checkpoint; the message says which file and what is wrong."""
+
+
+def describe_sizes(sizes: dict) -> str:
+    """'x 1600, h 2000, z1 1800, z2 250': the sizes that tell TDVAE variants apart, for messages."""
+    return f"x {sizes['patch'] ** 2}, h {sizes['h_dim']}, z1 {sizes['z1_dim']}, z2 {sizes['z2_dim']}"
+
+
+def build_model(sizes: dict | None, name: str | None, where: str) -> TDVAE:
+    """TDVAE(**sizes) (None: TDVAE-40); sizes that do not build a model are a CheckpointError naming `where`."""
+    sizes = {**TDVAE_40_SIZES, **(sizes or {})}
+    try:
+        return TDVAE(**sizes, name=name)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint at {where} records sizes that build no TDVAE ({sizes}): {exc}") from None
 
 
 def sha256_file(path: Path) -> str:
@@ -75,6 +92,8 @@ def save_sharded(model: TDVAE, folder: Path, dtype: torch.dtype = torch.float16,
         entries.append({"file": path.name, "sha256": sha256_file(path), "tensors": sorted(shard)})
     manifest = {
         "format": "meiscope-tdvae40",
+        "name": model.name,
+        "sizes": model.sizes,
         "dtype": str(dtype).removeprefix("torch."),
         "shapes": {name: list(t.shape) for name, t in model.state_dict().items()},
         "shards": entries,
@@ -83,18 +102,28 @@ def save_sharded(model: TDVAE, folder: Path, dtype: torch.dtype = torch.float16,
     return manifest
 
 
-def load_sharded_state(folder: Path, verify: bool = True) -> dict[str, torch.Tensor]:
-    """Read and check a sharded checkpoint; returns a float32 state dict for TDVAE."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST
+def read_manifest(folder: Path) -> dict:
+    """manifest.json of a sharded checkpoint, checked for the fields every reader needs."""
+    manifest_path = Path(folder) / MANIFEST
     if not manifest_path.is_file():
         raise CheckpointError(f"no model checkpoint at {folder}: {MANIFEST} is missing")
     try:
         manifest = json.loads(manifest_path.read_text())
-        entries = manifest["shards"]
-        shapes = manifest["shapes"]
+        missing = [key for key in ("shards", "shapes") if key not in manifest]
+        if missing:
+            raise KeyError(missing[0])
+        if not isinstance(manifest.get("sizes", {}), dict):
+            raise TypeError("sizes is not an object")
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"corrupt model manifest {manifest_path}: {exc}") from None
+    return manifest
+
+
+def load_sharded_state(folder: Path, verify: bool = True) -> dict[str, torch.Tensor]:
+    """Read and check a sharded checkpoint; returns a float32 state dict for TDVAE."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    entries, shapes = manifest["shards"], manifest["shapes"]
     parts: dict[str, torch.Tensor] = {}
     for entry in entries:
         path = folder / entry["file"]
@@ -122,28 +151,56 @@ def check_shapes(model: TDVAE, state: dict[str, torch.Tensor], where: str) -> No
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
+    what = f"{model.name} ({describe_sizes(model.sizes)})"
     if missing or extra:
-        raise CheckpointError(f"checkpoint at {where} does not fit TDVAE-40: missing {missing[:3]}, unexpected {extra[:3]}")
+        raise CheckpointError(f"checkpoint at {where} does not fit {what}: missing {missing[:3]}, unexpected {extra[:3]}")
     for name, shape in expected.items():
         if tuple(state[name].shape) != shape:
             raise CheckpointError(
-                f"checkpoint at {where}: tensor {name!r} has shape {tuple(state[name].shape)}, TDVAE-40 needs {shape}"
+                f"checkpoint at {where}: tensor {name!r} has shape {tuple(state[name].shape)}, {what} needs {shape}"
             )
 
 
-def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> TDVAE:
-    """The TDVAE-40 from a checkpoint folder (default: the shipped models/tdvae40), in eval mode, float32.
+def load_training_state(folder: Path) -> dict:
+    """A training folder (train.py writes it): {'model': state dict, 'adam': {name: (exp_avg, exp_avg_sq)},
+    'rng': {name: ByteTensor}, 'meta': dict}."""
+    tensors = load_file(str(Path(folder) / STATE_FILE))
+    meta = json.loads((Path(folder) / STATE_META).read_text())
+    model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    adam = {k.removeprefix("adam.exp_avg."): (v, tensors[f"adam.exp_avg_sq.{k.removeprefix('adam.exp_avg.')}"])
+            for k, v in tensors.items() if k.startswith("adam.exp_avg.")}
+    rng = {k.removeprefix("rng."): v for k, v in tensors.items() if k.startswith("rng.")}
+    return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
-    Accepts a sharded folder (manifest.json) or a training-state folder (state.safetensors).
+
+def card_census(folder: Path) -> list[dict] | None:
+    """The z2 unit census of the model card beside a checkpoint (metrics.units.census), or None."""
+    try:
+        census = json.loads((Path(folder) / CARD_JSON).read_text())["metrics"]["units"]["census"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return census if isinstance(census, list) else None
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> TDVAE:
+    """The TDVAE from a checkpoint folder (default: the shipped TDVAE-40 in models/tdvae40), in eval mode,
+    float32, of the sizes the folder records (none recorded: TDVAE-40).
+
+    Accepts a sharded folder (manifest.json) or a training-state folder (state.safetensors). A model card
+    beside the weights gives the model its z2 unit census.
     """
     folder = DEFAULT_MODEL_DIR if path is None else Path(path)
-    model = TDVAE()
-    if (folder / MANIFEST).is_file() or not (folder / "state.safetensors").is_file():
+    if (folder / MANIFEST).is_file() or not (folder / STATE_FILE).is_file():
+        manifest = read_manifest(folder)
+        model = build_model(manifest.get("sizes"), manifest.get("name"), str(folder))
         state = load_sharded_state(folder)
     else:
-        from ..train import load_training_state  # local: training code is not needed to load a model
-
-        state = load_training_state(folder)["model"]
+        training = load_training_state(folder)
+        model = build_model(training["meta"].get("sizes"), None, str(folder))
+        state = training["model"]
     check_shapes(model, state, str(folder))
     model.load_state_dict(state)
+    census = card_census(folder)
+    if census is not None:
+        model.unit_census = {"z2": census}
     return model.to(device).eval()

@@ -1,7 +1,8 @@
 """TDVAE-40: the two-layer hierarchical VAE of early vision that meiscope explores (docs/MODEL.md).
 
-Shapes: x is (B, 1, 40, 40) or (B, 1600); z2 has 250 units (Normal), z1 has 1800 units (Laplace,
-with a learned conditional prior p(z1 | z2)). Every scale is exp(raw / 2).
+Shapes (TDVAE-40, the default sizes): x is (B, 1, 40, 40) or (B, 1600); z2 has 250 units (Normal), z1 has
+1800 units (Laplace, with a learned conditional prior p(z1 | z2)). Every scale is exp(raw / 2). Other sizes
+(e.g. imported checkpoints, model/tf_import.py) are constructor parameters: TDVAE(**model.sizes).
 """
 
 from __future__ import annotations
@@ -13,11 +14,24 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .seam import Explorable, InputSpec, LatentSpace, NoiseSource, Readouts, ReadoutLayer
+
 PATCH = 40
 X_DIM = PATCH * PATCH
 H_DIM = 2000
 Z1_DIM = 1800
 Z2_DIM = 250
+# Hidden-layer widths of each net of TDVAE-40 (the input and output widths follow from the sizes above).
+ENC_A_HIDDEN: tuple[int, ...] = ()  # x -> h
+ENC_B_HIDDEN = (1000, 500, 250)  # h -> (mu2, raw2)
+TOPDOWN_HIDDEN = (250, 500, 1000)  # z2 -> g
+ENC_D_HIDDEN = (2000,)  # (h, g) -> (mu1, raw1)
+PRIOR_HIDDEN = (2000,)  # z2 -> (pmu1, praw1)
+DEFAULT_NAME = "TDVAE-40"
+TDVAE_40_SIZES = {"patch": PATCH, "h_dim": H_DIM, "z1_dim": Z1_DIM, "z2_dim": Z2_DIM,
+                  "enc_a_hidden": list(ENC_A_HIDDEN), "enc_b_hidden": list(ENC_B_HIDDEN),
+                  "topdown_hidden": list(TOPDOWN_HIDDEN), "enc_d_hidden": list(ENC_D_HIDDEN),
+                  "prior_hidden": list(PRIOR_HIDDEN)}  # TDVAE(**TDVAE_40_SIZES) == TDVAE()
 OBS_STD = 0.4
 # Bounds on raw log-variance outputs: exp(raw/2) then lies in [2.5e-3, 148]; keeps the KLs finite early
 # in training, never reached by a trained model.
@@ -35,7 +49,7 @@ def mlp(dims: list[int], activate_output: bool) -> nn.Sequential:
 
 
 def as_batch(patches: np.ndarray | Tensor) -> Tensor:
-    """(N, 1600) float32 tensor from patches given as an array or tensor (a memmap is copied once)."""
+    """(N, pixels) float32 tensor from patches given as an array or tensor (a memmap is copied once)."""
     if isinstance(patches, Tensor):
         return patches.reshape(len(patches), -1)
     return torch.from_numpy(np.array(patches, dtype=np.float32)).reshape(len(patches), -1)
@@ -98,32 +112,68 @@ class ELBOTerms:
         return self.log_lik - self.kl_z1 - beta_z2 * self.kl_z2
 
 
-class TDVAE(nn.Module):
+def default_name(sizes: dict) -> str:
+    """ "TDVAE-40" for the default sizes, else the sizes that tell variants apart."""
+    if sizes == TDVAE_40_SIZES:
+        return DEFAULT_NAME
+    return f"TDVAE (x {sizes['patch'] ** 2}, z1 {sizes['z1_dim']}, z2 {sizes['z2_dim']})"
+
+
+class TDVAE(Explorable):
     """The TDVAE-40 of docs/MODEL.md: nets a-e and the linear generative weights W (+ bias)."""
 
-    def __init__(self) -> None:
+    name = DEFAULT_NAME
+    kind = "tdvae"
+    description = "a two-layer hierarchical VAE of whitened natural-image patches (docs/MODEL.md)"
+    has_elbo = True
+
+    def __init__(self, *, patch: int = PATCH, h_dim: int = H_DIM, z1_dim: int = Z1_DIM, z2_dim: int = Z2_DIM,
+                 enc_a_hidden: list[int] | tuple[int, ...] = ENC_A_HIDDEN,
+                 enc_b_hidden: list[int] | tuple[int, ...] = ENC_B_HIDDEN,
+                 topdown_hidden: list[int] | tuple[int, ...] = TOPDOWN_HIDDEN,
+                 enc_d_hidden: list[int] | tuple[int, ...] = ENC_D_HIDDEN,
+                 prior_hidden: list[int] | tuple[int, ...] = PRIOR_HIDDEN,
+                 name: str | None = None) -> None:
         super().__init__()
-        self.enc_a = mlp([X_DIM, H_DIM], activate_output=True)  # x -> h
-        self.enc_b = mlp([H_DIM, 1000, 500, 250, 2 * Z2_DIM], activate_output=False)  # h -> (mu2, raw2)
-        self.topdown_c = mlp([Z2_DIM, 250, 500, 1000, H_DIM], activate_output=True)  # z2 -> g
-        self.enc_d = mlp([2 * H_DIM, 2000, 2 * Z1_DIM], activate_output=False)  # (h, g) -> (mu1, raw1)
-        self.prior_e = mlp([Z2_DIM, 2000, 2 * Z1_DIM], activate_output=False)  # z2 -> (pmu1, praw1)
-        self.decoder = nn.Linear(Z1_DIM, X_DIM)  # W z1 + bias
+        self.patch, self.x_dim, self.h_dim, self.z1_dim, self.z2_dim = patch, patch * patch, h_dim, z1_dim, z2_dim
+        # JSON-ready; TDVAE(**sizes) rebuilds the same architecture (checkpoint manifests record it)
+        self.sizes: dict = {"patch": patch, "h_dim": h_dim, "z1_dim": z1_dim, "z2_dim": z2_dim,
+                            "enc_a_hidden": list(enc_a_hidden), "enc_b_hidden": list(enc_b_hidden),
+                            "topdown_hidden": list(topdown_hidden), "enc_d_hidden": list(enc_d_hidden),
+                            "prior_hidden": list(prior_hidden)}
+        self.name = name or default_name(self.sizes)
+        self.input = InputSpec(1, patch, patch, None, centred=True, description="whitened natural-image patches")
+        self.layers = {
+            "z2": ReadoutLayer("z2", z2_dim, ("mean", "std"), "higher latent: posterior q(z2 | x), Normal"),
+            "z1": ReadoutLayer("z1", z1_dim, ("mean", "std"),
+                               "lower latent: posterior q(z1 | x, z2) at the z2 posterior mean, Laplace (std: scale b)"),
+        }
+        self.latents = {"z2": LatentSpace("z2", z2_dim, "x = W mean(p(z1 | z2)) + bias"),
+                        "z1": LatentSpace("z1", z1_dim, "x = W z1 + bias")}
+        self.unit_census: dict[str, list[dict]] = {}  # layer -> records, set by load_model from the model card
+        x_dim = self.x_dim
+        # Built in this order (a, b, c, d, e, W) so that a seeded init of TDVAE-40 never changes.
+        self.enc_a = mlp([x_dim, *enc_a_hidden, h_dim], activate_output=True)  # x -> h
+        self.enc_b = mlp([h_dim, *enc_b_hidden, 2 * z2_dim], activate_output=False)  # h -> (mu2, raw2)
+        self.topdown_c = mlp([z2_dim, *topdown_hidden, h_dim], activate_output=True)  # z2 -> g
+        self.enc_d = mlp([2 * h_dim, *enc_d_hidden, 2 * z1_dim], activate_output=False)  # (h, g) -> (mu1, raw1)
+        self.prior_e = mlp([z2_dim, *prior_hidden, 2 * z1_dim], activate_output=False)  # z2 -> (pmu1, praw1)
+        self.decoder = nn.Linear(z1_dim, x_dim)  # W z1 + bias
 
     # ---- shapes -------------------------------------------------------------------------------
-    @staticmethod
-    def flatten(x: Tensor) -> Tensor:
-        if x.dim() == 4 and x.shape[1:] == (1, PATCH, PATCH):
-            return x.reshape(x.shape[0], X_DIM)
-        if x.dim() == 3 and x.shape[1:] == (PATCH, PATCH):
-            return x.reshape(x.shape[0], X_DIM)
-        if x.dim() == 2 and x.shape[1] == X_DIM:
+    def flatten(self, x: Tensor) -> Tensor:
+        p, d = self.patch, self.x_dim
+        if x.dim() == 4 and x.shape[1:] == (1, p, p):
+            return x.reshape(x.shape[0], d)
+        if x.dim() == 3 and x.shape[1:] == (p, p):
+            return x.reshape(x.shape[0], d)
+        if x.dim() == 2 and x.shape[1] == d:
             return x
-        raise ValueError(f"expected x of shape (B, 1, 40, 40), (B, 40, 40) or (B, 1600), got {tuple(x.shape)}")
+        raise ValueError(f"expected x of shape (B, 1, {p}, {p}), (B, {p}, {p}) or (B, {d}), got {tuple(x.shape)}")
 
     @property
     def W(self) -> Tensor:
-        """Projective fields: W[:, j] is the 40x40 image that z1 unit j adds (shape 1600 x 1800)."""
+        """Projective fields: W[:, j] is the patch image that z1 unit j adds (TDVAE-40: 1600 x 1800)."""
         return self.decoder.weight
 
     # ---- inference ----------------------------------------------------------------------------
@@ -162,7 +212,7 @@ class TDVAE(nn.Module):
 
     def decode(self, z1: Tensor) -> Tensor:
         """Mean of p(x | z1) = W z1 + bias, shape (B, 1, 40, 40)."""
-        return self.decoder(z1).reshape(-1, 1, PATCH, PATCH)
+        return self.decoder(z1).reshape(-1, 1, self.patch, self.patch)
 
     def generate(self, z2: Tensor, sample_z1: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """x = W z1 + bias with z1 the mean (or a sample) of p(z1 | z2)."""
@@ -207,14 +257,14 @@ class TDVAE(nn.Module):
         mu2, s2 = self.z2_posterior_from_h(h)
         if noise is None:  # the same draws, in the same order, as sampling z2 and then z1
             kw = {"generator": generator, "device": mu2.device, "dtype": mu2.dtype}
-            noise = (torch.randn(mu2.shape, **kw), torch.rand((len(mu2), Z1_DIM), **kw) - 0.5)
+            noise = (torch.randn(mu2.shape, **kw), torch.rand((len(mu2), self.z1_dim), **kw) - 0.5)
         z2 = mu2 + s2 * noise[0]
         mu1, b1 = self.z1_posterior_from_h(h, z2)
         pmu1, pb1 = self.z1_prior(z2)
         z1 = laplace_from_uniform(mu1, b1, noise[1])
         x_mean = self.decoder(z1)
         log_lik = (
-            -0.5 * ((xf - x_mean) / OBS_STD).square().sum(-1) - X_DIM * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))
+            -0.5 * ((xf - x_mean) / OBS_STD).square().sum(-1) - self.x_dim * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))
         )
         return ELBOTerms(
             log_lik=log_lik,
@@ -230,3 +280,54 @@ class TDVAE(nn.Module):
         """Posterior-mean reconstruction W mu1(x, mu2(x)) + bias, shape (B, 1, 40, 40)."""
         mu1, _ = self.z1_posterior(x)
         return self.decode(mu1)
+
+    # ---- the model seam (model/seam.py) ---------------------------------------------------------
+    def readouts(self, x: Tensor, needed: set[tuple[str, str]]) -> Readouts:
+        h = self.encode_h(x)
+        mu2, s2 = self.z2_posterior_from_h(h)
+        out = Readouts({("z2", "mean"): mu2, ("z2", "std"): s2})
+        if any(layer == "z1" for layer, _ in needed):
+            mu1, b1 = self.z1_posterior_from_h(h, mu2)
+            out[("z1", "mean")], out[("z1", "std")] = mu1, b1
+        out.shared = h
+        return out
+
+    def elbo_rows(self, x: Tensor, noise: NoiseSource, draws: int = 1, shared: object = None) -> Tensor:
+        z2_dim, z1_dim = self.layers["z2"].units, self.layers["z1"].units
+        eps = noise.normal(draws, z2_dim).reshape(-1, z2_dim)
+        u = noise.uniform(draws, z1_dim, low=-0.5, high=0.5).reshape(-1, z1_dim)
+        return self.elbo_terms(x, h=shared, noise=(eps, u)).elbo()
+
+    def latent_start(self, latent: str, init: str, noise: NoiseSource, rows: int,
+                     one_hot: list[tuple[str, int]], scale: float) -> Tensor:
+        z2_dim, z1_dim = self.layers["z2"].units, self.layers["z1"].units
+        device = self.device
+        if init == "prior_sample":
+            z2 = noise.normal(z2_dim)
+        else:
+            z2 = torch.zeros(rows, z2_dim, device=device)
+        if init == "one_hot":
+            for row, (unit_layer, unit) in enumerate(one_hot):
+                if unit_layer == "z2":
+                    z2[row, unit] = scale
+        if latent == "z2":
+            return z2
+        pmu, pb = self.z1_prior(z2)
+        code = laplace_from_uniform(pmu, pb, noise.uniform(z1_dim, low=-0.5, high=0.5)) if init == "prior_sample" else pmu
+        if init == "one_hot":
+            for row, (unit_layer, unit) in enumerate(one_hot):
+                if unit_layer == "z1":
+                    code[row] = 0.0
+                    code[row, unit] = scale
+        return code
+
+    def latent_decode(self, latent: str, code: Tensor, noise: NoiseSource | None = None) -> Tensor:
+        if latent == "z1":
+            return self.decode(code)
+        pmu, pb = self.z1_prior(code)
+        if noise is not None:
+            return self.decode(laplace_from_uniform(pmu, pb, noise.uniform(pmu.shape[1], low=-0.5, high=0.5)))
+        return self.decode(pmu)
+
+    def census(self, layer: str) -> list[dict] | None:
+        return self.unit_census.get(layer)
