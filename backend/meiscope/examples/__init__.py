@@ -1,0 +1,1 @@
+"""Worked examples of models meiscope can explore besides its own TDVAE (docs/OWN_MODEL.md)."""
