@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from ..plotting import image_grid, plt
-from .checkpoint import atomic_write_text
-from .tdvae import PATCH, TDVAE
+from .checkpoint import CARD_JSON, atomic_write_text
+from .tdvae import TDVAE
 
-CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
 
 
@@ -74,19 +73,20 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, stage_metric
     fig_dir.mkdir(parents=True, exist_ok=True)
     names = []
 
+    side = model.patch
     fits = metrics["projective_fields"]["fits"][:64]
     W = model.W.detach().numpy()
     fig, axes = plt.subplots(8, 8, figsize=(8, 8.6))
-    image_grid(axes, [W[:, f["z1_unit"]].reshape(PATCH, PATCH) for f in fits],
+    image_grid(axes, [W[:, f["z1_unit"]].reshape(side, side) for f in fits],
                 [f"z1 {f['z1_unit']}  R²={f['r2']:.2f}" for f in fits])
-    fig.suptitle("The 64 largest-norm projective fields (columns of W) with their Gabor-fit R²", fontsize=9)
+    fig.suptitle(f"The {len(fits)} largest-norm projective fields (columns of W) with their Gabor-fit R²", fontsize=9)
     fig.savefig(fig_dir / "projective_fields.png", dpi=110)
     plt.close(fig)
     names.append("projective_fields.png")
 
     x = torch.as_tensor(np.array(heldout[:8], dtype=np.float32))  # a copy: the memmap is read-only
     with torch.no_grad():
-        recon = model.reconstruct(x.reshape(8, -1)).reshape(8, PATCH, PATCH).numpy()
+        recon = model.reconstruct(x.reshape(8, -1)).reshape(8, side, side).numpy()
     fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
     image_grid(axes, list(x.numpy()) + list(recon), [f"held-out {i}" for i in range(8)] + ["reconstruction"] * 8)
     fig.suptitle("Held-out patches (top) and posterior-mean reconstructions (bottom)", fontsize=9)
@@ -173,23 +173,89 @@ def _reproduce_line(t: dict) -> str:
             + ", then `meiscope release RUN_DIR --out models/tdvae40`.")
 
 
+def _intro_lines(card: dict) -> list[str]:
+    t = card["training"]
+    if card.get("provenance"):  # weights trained elsewhere (`meiscope import tdvae`)
+        return [f"{card.get('model', 'TDVAE')}: a two-layer hierarchical VAE of early vision (architecture in "
+                f"docs/MODEL.md, {card['n_parameters']:,} parameters).", "", card["provenance"], "",
+                "Every number below is measured by meiscope on its own held-out patches, cut from held-out source "
+                "images; none of them, nor any other meiscope patch, took part in training these weights."]
+    return [
+        "The reference model of meiscope: a two-layer hierarchical VAE of early vision (architecture in docs/MODEL.md,",
+        f"{card['n_parameters']:,} parameters), trained by meiscope's own code on whitened 40x40 natural-image patches"
+        + (" with the staged recipe of docs/TRAINING.md." if t.get("recipe") else "."),
+        "Every number below is measured on held-out patches cut from held-out source images.",
+    ]
+
+
+def _training_lines(t: dict) -> list[str]:
+    if t.get("imported"):
+        step = t.get("global_step")
+        return [
+            "## Provenance",
+            "",
+            f"- Trained elsewhere, on other data, by {t['trained_by']}; meiscope did not train these weights.",
+            f"- Imported from the TensorFlow checkpoint `{t['source']}` "
+            + (f"at global step {step:,}" if step is not None else "(no global_step recorded)")
+            + f": {t['n_tensors_read']} weight tensors read, {t['n_tensors_skipped']} others (optimiser state, "
+            "counters) skipped.",
+            f"- {t['assumptions']}",
+            f"- Reproduce: `{t['command']}`.",
+            "",
+        ]
+    return [
+        "## Training",
+        "",
+        *_earlier_stage_lines(t),
+        f"- {'Last stage' if t.get('earlier_stages') else 'Machine'}"
+        f"{' (joint: every weight)' if t.get('recipe') else ''}: {t['machine']}; device {t['device']}; "
+        f"{t['steps']:,} steps of batch {t['config']['batch']} "
+        f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes. "
+        f"{_schedule_text(t['config'])}",
+        *[f"  - Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
+        *_total_line(t),
+        _reproduce_line(t),
+        "",
+    ]
+
+
+def _data_lines(card: dict) -> list[str]:
+    d = card["data"]
+    side = d.get("crop")
+    lines = [
+        "## Data" + (" (measurement only)" if card.get("provenance") else ""),
+        "",
+        f"- Whitened with f·exp(-(f/{d['params']['f0']})⁴) per whole image, {d['params']['n_train']:,} training and "
+        f"{d['params']['n_heldout']:,} held-out 40x40 patches, flips and 90° rotations, unit pixel variance over the "
+        f"training set (scale {d['scale']:.4f}), seed {d['params']['seed']}.",
+    ]
+    if side:
+        lines.append(f"- The model takes {side}x{side} patches: every measurement uses the central {side}x{side} "
+                     "pixels of each patch.")
+    if card.get("provenance"):
+        lines.append("- The training split serves only the Gaussian baselines' covariance; the weights never saw it.")
+    return lines + [
+        f"- Training images: {', '.join(d['sources']['train'])}.",
+        f"- Held-out images: {', '.join(d['sources']['heldout'])}.",
+        f"- Content hashes (sha256 of the float32 arrays): train `{d['train_sha256']}`, held-out `{d['heldout_sha256']}`.",
+        "",
+    ]
+
+
 def render_markdown(card: dict) -> str:
     m = card["metrics"]
     t = card["training"]
-    d = card["data"]
     base = m["baselines"]
     pf = m["projective_fields"]
     units = m["units"]
     interim = t.get("interim_note")
     top = sorted(units["census"], key=lambda u: -u["mean_kl"])[:20]
+    x_dim = card.get("sizes", {}).get("patch", 40) ** 2
     lines = [
-        "# TDVAE-40: model card",
+        f"# {card.get('model', 'TDVAE-40')}: model card",
         "",
         *([f"> **{interim}**", ""] if interim else []),
-        "The reference model of meiscope: a two-layer hierarchical VAE of early vision (architecture in docs/MODEL.md,",
-        f"{card['n_parameters']:,} parameters), trained by meiscope's own code on whitened 40x40 natural-image patches"
-        + (" with the staged recipe of docs/TRAINING.md." if t.get("recipe") else "."),
-        "Every number below is measured on held-out patches cut from held-out source images.",
+        *_intro_lines(card),
         "",
         "## Targets",
         "",
@@ -213,36 +279,17 @@ def render_markdown(card: dict) -> str:
         f"held-out patches, one sample per patch (sampling seed {m['heldout']['sampling_seed']}).",
         f"- Floored Gaussian (the TDVAE's linear-Gaussian special case: covariance eigenvalues floored at 0.4² = 0.16): "
         f"{base['floored_gaussian']:.2f} nats/patch; unconstrained Gaussian: {base['unconstrained_gaussian']:.2f} "
-        f"({base['n_eigenvalues_below_obs_var']} of 1600 training-covariance eigenvalues lie below 0.16, so no model "
+        f"({base['n_eigenvalues_below_obs_var']} of {x_dim} training-covariance eigenvalues lie below 0.16, so no model "
         f"with 0.4 observation noise reaches the latter). Covariance from {base['n_train_patches_for_covariance']:,} "
         "training patches.",
         f"- Reference batch for the test suite: the first {m['reference_batch']['first_n_heldout_patches']} held-out "
         f"patches, ELBO {m['reference_batch']['elbo']:.3f} nats/patch.",
         "",
-        "## Training",
-        "",
-        *_earlier_stage_lines(t),
-        f"- {'Last stage' if t.get('earlier_stages') else 'Machine'}"
-        f"{' (joint: every weight)' if t.get('recipe') else ''}: {t['machine']}; device {t['device']}; "
-        f"{t['steps']:,} steps of batch {t['config']['batch']} "
-        f"({t['steps'] * t['config']['batch']:,} patches) in {t['wall_s'] / 60:.1f} minutes. "
-        f"{_schedule_text(t['config'])}",
-        *[f"  - Session from step {seg['start_step']:,}: {seg['change']}" for seg in t.get("sessions", [])],
-        *_total_line(t),
-        _reproduce_line(t),
-        "",
-        "## Data",
-        "",
-        f"- Whitened with f·exp(-(f/{d['params']['f0']})⁴) per whole image, {d['params']['n_train']:,} training and "
-        f"{d['params']['n_heldout']:,} held-out 40x40 patches, flips and 90° rotations, unit pixel variance over the "
-        f"training set (scale {d['scale']:.4f}), seed {d['params']['seed']}.",
-        f"- Training images: {', '.join(d['sources']['train'])}.",
-        f"- Held-out images: {', '.join(d['sources']['heldout'])}.",
-        f"- Content hashes (sha256 of the float32 arrays): train `{d['train_sha256']}`, held-out `{d['heldout_sha256']}`.",
-        "",
+        *_training_lines(t),
+        *_data_lines(card),
         "## Unit census",
         "",
-        f"{units['n_active_kl_above_0.01']} of 250 z2 units are active (mean KL >= 0.01 nats), "
+        f"{units['n_active_kl_above_0.01']} of {len(units['census'])} z2 units are active (mean KL >= 0.01 nats), "
         f"{units['n_kl_above_0.1']} above 0.1 nats. Every unit's record is in `model_card.json` (`metrics.units.census`); "
         "the 20 with the largest KL:",
         "",

@@ -1,5 +1,5 @@
-"""Turn a training run into the shipped checkpoint: float16 shards, then the card measured on exactly
-those (rounded) weights, so the card's numbers are the shipped model's numbers."""
+"""Turn a training run (or imported weights, model/tf_import.py) into a released checkpoint: float16 shards,
+then the card measured on exactly those (rounded) weights, so the card's numbers are the shipped model's numbers."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from ..data.patches import PATCH as DATA_PATCH
 from ..data.patches import PatchSetParams, build_natural
 from ..machine import machine_description
 from ..train import METRICS_FILE, SESSIONS_FILE, STATE_META, TrainConfig, load_training_state
 from .card import read_card, write_card, write_figures
 from .checkpoint import load_model, save_sharded
 from .dictionary import DICTIONARY_META
-from .evaluate import evaluate
+from .evaluate import COV_PATCHES, evaluate
 from .tdvae import TDVAE
 
 
@@ -72,6 +74,50 @@ def earlier_stages(config: dict) -> list[dict]:
     return [*t.get("earlier_stages", []), {**stage, "released": card.get("released")}]
 
 
+def centre_crop(patches: np.ndarray, side: int) -> np.ndarray:
+    """The central side x side pixels of each (N, 40, 40) patch (the patches themselves when side is 40): a
+    smaller model's input, cut from the same whitened images at the same scale."""
+    full = patches.shape[-1]
+    if side > full:
+        raise ValueError(f"the model takes {side}x{side} patches, larger than meiscope's {full}x{full} data")
+    if side == full:
+        return patches
+    start = (full - side) // 2
+    return np.ascontiguousarray(patches[:, start : start + side, start : start + side])
+
+
+def measure_release(model: TDVAE, out: Path, data_params: PatchSetParams, training: dict,
+                    curves: list[tuple[str, Path]], progress: bool = True, provenance: str | None = None) -> dict:
+    """Write float16 shards of `model` into `out`, measure the card on exactly those weights (held-out patches
+    of `data_params`) and draw its figures; returns the card, which the caller writes with write_card.
+
+    training: the card's record of where the weights come from; curves: (stage, metrics.csv) of the training
+    curves figure; provenance: a sentence opening the card when the weights were not trained by meiscope."""
+    save_sharded(model, out)
+    shipped = load_model(out)
+    data = build_natural(data_params, progress=progress)
+    side = shipped.patch
+    heldout = centre_crop(data.heldout, side)
+    metrics = evaluate(shipped, centre_crop(data.train[:COV_PATCHES], side), heldout)
+    figures = write_figures(shipped, heldout, metrics, curves, Path(out))
+    data_record = {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")}
+    if side != DATA_PATCH:
+        data_record["crop"] = side  # measured on centre crops of the 40x40 patches
+    card = {
+        "model": shipped.name,
+        "released": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_parameters": sum(p.numel() for p in shipped.parameters()),
+        "weights_dtype": "float16",
+        "sizes": shipped.sizes,
+        **({"provenance": provenance} if provenance else {}),
+        "training": training,
+        "data": data_record,
+        "metrics": metrics,
+        "figures": figures,
+    }
+    return card
+
+
 def release(train_dir: Path, out: Path, interim_note: str | None = None, progress: bool = True,
             recipe: dict | None = None) -> dict:
     """recipe: the record of the `meiscope recipe` run that trained it (its command reproduces the model)."""
@@ -80,42 +126,29 @@ def release(train_dir: Path, out: Path, interim_note: str | None = None, progres
     meta = state["meta"]
     config = meta["config"]
     earlier = earlier_stages(config)  # before the shards (maybe the same folder) are replaced
-    model = TDVAE()
+    model = TDVAE(**meta.get("sizes", {}))
     model.load_state_dict(state["model"])
-    save_sharded(model, out)
-    shipped = load_model(out)
-    data = build_natural(PatchSetParams(**config["data"]), progress=progress)
-    metrics = evaluate(shipped, data.train, data.heldout)
     curves = [(st["stage"].split(" ")[0], Path(st["folder"]) / METRICS_FILE) for st in earlier if st.get("folder")]
     curves.append(("joint" if recipe is not None else "training", Path(train_dir) / METRICS_FILE))
-    figures = write_figures(shipped, data.heldout, metrics, curves, Path(out))
     device = config["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    card = {
-        "model": "TDVAE-40",
-        "released": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "n_parameters": sum(p.numel() for p in shipped.parameters()),
-        "weights_dtype": "float16",
-        "training": {
-            "steps": meta["step"],
-            "wall_s": meta["wall_s"],
-            "device": device,
-            "machine": meta.get("machine") or machine_description(device),  # the machine that trained it
-            "config": config,
-            "command": train_command(config),
-            "interim_note": interim_note,
-            "sessions": read_sessions(Path(train_dir)),
-            "earlier_stages": earlier,
-            "recipe": None if recipe is None else {"command": recipe["command"], "stages": dict(recipe["stages"])},
-            "total_steps": meta["step"] + sum(st["steps"] for st in earlier),
-            "stage": "joint" if recipe is not None else "training",
-            "total_wall_s": meta["wall_s"] + sum(st["wall_s"] for st in earlier),
-        },
-        "data": {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")},
-        "metrics": metrics,
-        "figures": figures,
+    training = {
+        "steps": meta["step"],
+        "wall_s": meta["wall_s"],
+        "device": device,
+        "machine": meta.get("machine") or machine_description(device),  # the machine that trained it
+        "config": config,
+        "command": train_command(config),
+        "interim_note": interim_note,
+        "sessions": read_sessions(Path(train_dir)),
+        "earlier_stages": earlier,
+        "recipe": None if recipe is None else {"command": recipe["command"], "stages": dict(recipe["stages"])},
+        "total_steps": meta["step"] + sum(st["steps"] for st in earlier),
+        "stage": "joint" if recipe is not None else "training",
+        "total_wall_s": meta["wall_s"] + sum(st["wall_s"] for st in earlier),
     }
+    card = measure_release(model, out, PatchSetParams(**config["data"]), training, curves, progress)
     if recipe is not None:  # the release's own time, measurements and figures included
         card["training"]["recipe"]["stages"]["release"] = {"seconds": time.perf_counter() - started}
     write_card(out, card)
