@@ -6,6 +6,8 @@ const state = {
   units: [], atlasActivation: null, thumbnails: {}, selected: null, focused: 0,
   ws: null, run: null, curves: null, lastFrame: null, presets: {}, pinned: [],
   baseConfig: null,  // config fields without a control here (from the URL, a preset or a sweep's run)
+  model: null,  // what the loaded model offers (/api/model): input, layers, methods, ELBO, analysis
+  layer: null,  // the readout layer whose units the browser lists
 };
 
 // ---- config <-> form ---------------------------------------------------------------------------
@@ -31,8 +33,10 @@ function readConfig() {
     setPath(config, el.name, value);
   }
   config.unit = state.selected ?? 0;
+  config.layer = state.layer ?? config.layer;
   config.snapshot_every = Math.max(1, Math.min(5, Math.round(config.steps / 100)));
   config.elbo_every = config.snapshot_every;
+  if (state.model && !state.model.has_elbo) setPath(config, "obj.elbo_weight", 0);  // no ELBO to weigh
   return config;
 }
 
@@ -94,11 +98,13 @@ function renderGrid() {
     tile.className = `tile ${u.status}` + (u.unit === state.selected ? " selected" : "") + (i === state.focused ? " focused" : "");
     tile.dataset.unit = u.unit;
     tile.setAttribute("role", "option");
-    const thumb = state.thumbnails[u.unit];
-    const act = state.atlasActivation ? ` ${state.atlasActivation[u.unit].toFixed(2)}` : "";
+    const atlasShown = state.layer === state.model?.default_layer;
+    const thumb = atlasShown ? state.thumbnails[u.unit] : undefined;
+    const act = state.atlasActivation && atlasShown ? ` ${state.atlasActivation[u.unit].toFixed(2)}` : "";
+    const label = u.label !== undefined && u.label !== null ? ` “${u.label}”` : "";
     tile.innerHTML = (thumb ? `<img alt="unit ${u.unit}" src="${thumb}">` : `<div class="blank"></div>`) +
-      `<span>u${u.unit}${act}</span>`;
-    tile.title = `unit ${u.unit}: ${u.status}, mean KL ${u.mean_kl ?? "?"}`;
+      `<span>u${u.unit}${label}${act}</span>`;
+    tile.title = `unit ${u.unit}${label}: ${u.status}` + (u.mean_kl !== undefined ? `, mean KL ${u.mean_kl}` : "");
     tile.addEventListener("click", () => selectUnit(u.unit));
     grid.append(tile);
   });
@@ -107,11 +113,13 @@ function renderGrid() {
 function selectUnit(unit) {
   state.selected = unit;
   const u = state.units.find((x) => x.unit === unit) ?? { unit };
-  $("#unit-title").textContent = `unit ${unit}`;
+  const label = u.label !== undefined && u.label !== null ? ` “${u.label}”` : "";
+  $("#unit-title").textContent = `${state.layer ?? ""} unit ${unit}${label}`.trim();
   const texture = u.texture_eta2 === undefined ? "" :
     ` · ${u.texture_sensitive ? "texture-sensitive" : "not texture-sensitive"} (eta² ${u.texture_eta2})`;
-  $("#unit-stats").textContent = u.mean_kl === undefined ? "" :
-    `${u.status} · mean KL ${u.mean_kl} nats · data activation mean ${u.act_mean}, 99.9th pct ${u.act_p999}${texture}`;
+  const kl = u.mean_kl === undefined ? "" : ` · mean KL ${u.mean_kl} nats`;
+  $("#unit-stats").textContent = u.act_mean === undefined ? "" :
+    `${u.status}${kl} · data activation mean ${u.act_mean}, 99.9th pct ${u.act_p999}${texture}`;
   renderGrid();
   saveHash();
 }
@@ -136,6 +144,23 @@ for (const id of ["#filter", "#sort", "#search"]) $(id).addEventListener("input"
 const square = { margin: { l: 20, r: 10, t: 5, b: 20 }, yaxis: { autorange: "reversed", scaleanchor: "x" } };
 const plotConfig = { displayModeBar: false, responsive: true, staticPlot: false };
 
+// a (C, H, W) image of several channels as rows of [r, g, b] in 0..255, all channels scaled together
+function rgbRows(image) {
+  const values = image.flat(2);
+  const lo = Math.min(...values), span = Math.max(1e-9, Math.max(...values) - lo);
+  return image[0].map((row, y) => row.map((_, x) => [0, 1, 2].map((c) =>
+    Math.round(255 * (image[Math.min(c, image.length - 1)][y][x] - lo) / span))));
+}
+
+// an input as the model sees it: grey (centred on 0 for centred inputs) or colour for several channels
+function showInput(id, image) {
+  if (Array.isArray(image[0][0])) {
+    Plotly.react(id, [{ z: rgbRows(image), type: "image" }], square, plotConfig);
+  } else {
+    heatmap(id, image, "Greys", state.model?.input.centred ?? true);
+  }
+}
+
 function heatmap(id, z, colorscale = "Greys", symmetric = true) {
   const trace = { z, type: "heatmap", colorscale, showscale: false, reversescale: colorscale === "Greys" };
   if (symmetric) {
@@ -152,20 +177,24 @@ function resetCurves() {
 }
 
 function drawCurves() {
-  const traces = CURVES.map((k, i) => ({
-    x: state.curves[k].x, y: state.curves[k].y, name: k.replace("_", "-"), mode: "lines",
-    xaxis: "x", yaxis: i < 2 ? "y" : i === 2 ? "y2" : "y3",
-  }));
-  const layout = {
+  // activation and runner-up share the first plot; then the ELBO (only for a model that has one), the objective
+  const panels = [["activation", "runner_up"], ...(state.model?.has_elbo ?? true ? [["elbo"]] : []), ["objective"]];
+  const titles = { activation: "activation", elbo: "ELBO", objective: "objective" };
+  const traces = [], layout = {
     // the trace arrays grow in place: a new datarevision tells Plotly.react to redraw and rescale
     datarevision: state.curves.activation.x.length + (state.run?.id ?? ""),
     margin: { l: 50, r: 10, t: 5, b: 30 }, legend: { orientation: "h" },
-    grid: { rows: 1, columns: 3, pattern: "independent" },
-    xaxis: { title: { text: "step" } }, yaxis: { title: { text: "activation" } },
-    yaxis2: { title: { text: "ELBO" }, anchor: "x2" }, xaxis2: { matches: "x" },
-    yaxis3: { title: { text: "objective" }, anchor: "x3" }, xaxis3: { matches: "x" },
+    grid: { rows: 1, columns: panels.length, pattern: "independent" },
   };
-  traces[2].xaxis = "x2"; traces[3].xaxis = "x3";
+  panels.forEach((names, i) => {
+    const n = i === 0 ? "" : String(i + 1);
+    layout[`xaxis${n}`] = i === 0 ? { title: { text: "step" } } : { matches: "x" };
+    layout[`yaxis${n}`] = { title: { text: titles[names[0]] } };
+    for (const k of names) {
+      traces.push({ x: state.curves[k].x, y: state.curves[k].y, name: k.replace("_", "-"), mode: "lines",
+        xaxis: `x${n}`, yaxis: `y${n}` });
+    }
+  });
   Plotly.react("plot-curves", traces, layout, plotConfig);
 }
 
@@ -185,10 +214,10 @@ function showFrame(packedFrame) {
   const frame = { ...packedFrame, images: unpack(packedFrame.images), spectra: unpack(packedFrame.spectra),
     arrays: Object.fromEntries(Object.entries(packedFrame.arrays).map(([k, v]) => [k, unpack(v)])) };
   state.lastFrame = frame;
-  heatmap("plot-input", frame.images[0]);
+  showInput("plot-input", frame.images[0]);
   heatmap("plot-spectrum", frame.spectra[0], "Viridis", false);
   if (frame.arrays.kernels) heatmap("plot-kernel", frame.arrays.kernels[0]);
-  if (frame.arrays.inputs) heatmap("plot-raw", frame.arrays.inputs[0]);
+  if (frame.arrays.inputs) showInput("plot-raw", frame.arrays.inputs[0]);
   if (frame.arrays.sigma && Array.isArray(frame.arrays.sigma[0])) heatmap("plot-sigma", frame.arrays.sigma[0], "Viridis", false);
   $("#samples-panel").hidden = frame.images.length < 2;
   if (frame.images.length > 1) {
@@ -289,15 +318,23 @@ function addHistory(run, message) {
   $("#history").append(li);
 }
 
-export function drawCanvas(canvas, image) {
-  const n = image.length, ctx = canvas.getContext("2d");
-  canvas.width = n; canvas.height = n;
-  const lim = Math.max(1e-9, ...image.flat().map(Math.abs));
-  const pixels = ctx.createImageData(n, n);
-  image.flat().forEach((v, i) => {
-    const g = Math.round(255 * (0.5 + 0.5 * v / lim));
-    pixels.data.set([g, g, g, 255], 4 * i);
-  });
+export function drawCanvas(canvas, image, centred = state.model?.input.centred ?? true) {
+  const rgb = Array.isArray(image[0][0]) ? rgbRows(image) : null;
+  const h = rgb ? rgb.length : image.length, w = rgb ? rgb[0].length : image[0].length;
+  const ctx = canvas.getContext("2d");
+  canvas.width = w; canvas.height = h;
+  const pixels = ctx.createImageData(w, h);
+  if (rgb) {
+    rgb.flat().forEach((px, i) => pixels.data.set([...px, 255], 4 * i));
+  } else {
+    const values = image.flat();
+    const lim = Math.max(1e-9, ...values.map(Math.abs));
+    const lo = centred ? -lim : Math.min(...values), span = centred ? 2 * lim : Math.max(1e-9, Math.max(...values) - lo);
+    values.forEach((v, i) => {
+      const g = Math.round(255 * (v - lo) / span);
+      pixels.data.set([g, g, g, 255], 4 * i);
+    });
+  }
   ctx.putImageData(pixels, 0, 0);
 }
 
@@ -373,6 +410,40 @@ export function openStoredRun({ run_id: id, unit, config, frame, curves }) {
   $("#rate").textContent = `stored run ${id}: ${frame.step} steps · Run reruns it here`;
 }
 
+// ---- what the loaded model offers -------------------------------------------------------------
+function offerWhatTheModelHas(model) {
+  for (const option of [...form.elements["method"].options]) {
+    if (!model.methods.includes(option.value)) option.remove();
+  }
+  form.elements["obj.elbo_weight"].closest("label").hidden = !model.has_elbo;
+  $("#analyse").hidden = !model.analysis;
+  const select = $("#layer");
+  for (const layer of model.layers) select.append(new Option(`${layer.name} (${layer.units})`, layer.name));
+  select.hidden = model.layers.length < 2;
+}
+
+// the units of one readout layer in the browser (its census where the model has one)
+async function showLayer(name) {
+  state.layer = name;
+  $("#layer").value = name;
+  state.units = await (await fetch(`/api/units?layer=${encodeURIComponent(name)}`)).json();
+  const has = (key) => state.units.some((u) => u[key] !== undefined);
+  for (const [id, value, shown] of [["#filter", "texture", has("texture_sensitive")], ["#sort", "texture", has("texture_eta2")],
+    ["#sort", "kl", has("mean_kl")], ["#filter", "collapsed", has("mean_kl")]]) {
+    const option = $(id).querySelector(`option[value="${value}"]`);
+    option.hidden = !shown;
+    option.disabled = !shown;
+    if (!shown && $(id).value === value) $(id).value = id === "#sort" ? "index" : "all";
+  }
+  $("#grid").setAttribute("aria-label", `${name} units`);
+  renderGrid();
+}
+
+$("#layer").addEventListener("change", async (event) => {
+  await showLayer(event.target.value);
+  selectUnit(visibleUnits()[0]?.unit ?? 0);
+});
+
 // ---- start-up ----------------------------------------------------------------------------------
 async function pollAtlas() {
   const atlas = await (await fetch("/api/atlas")).json();
@@ -390,15 +461,21 @@ async function pollAtlas() {
 }
 
 async function main() {
-  const [model, units, presets] = await Promise.all(
-    ["/api/model", "/api/units", "/api/presets"].map(async (u) => (await fetch(u)).json()));
-  state.units = units;
-  state.presets = presets;
-  for (const name of Object.keys(presets)) $("#preset").append(new Option(name, name));
+  const [model, presets] = await Promise.all(
+    ["/api/model", "/api/presets"].map(async (u) => (await fetch(u)).json()));
+  state.model = model;
+  offerWhatTheModelHas(model);
+  // presets that need what this model lacks (a latent method, an ELBO weight) are left out
+  state.presets = Object.fromEntries(Object.entries(presets).filter(([, p]) =>
+    model.methods.includes(p.method ?? "pixel") && (model.has_elbo || !(p.obj?.elbo_weight > 0))));
+  for (const name of Object.keys(state.presets)) $("#preset").append(new Option(name, name));
   const m = model.card?.metrics;
-  $("#model-summary").textContent = `TDVAE-40 · ${model.n_parameters.toLocaleString()} parameters` +
+  $("#model-summary").textContent = `${model.name} · input ${model.input.shape.join("×")} · ` +
+    `${model.n_parameters.toLocaleString()} parameters` +
     (m ? ` · held-out ELBO ${m.heldout.elbo.toFixed(0)} nats · ${m.units.n_active_kl_above_0_01 ?? m.units["n_active_kl_above_0.01"]} active units` : "");
   const unit = loadHash();
+  const layer = state.baseConfig?.layer;
+  await showLayer(model.layers.some((l) => l.name === layer) ? layer : model.default_layer);
   showOutputs();
   resetCurves();
   const first = unit ?? visibleUnits()[0]?.unit ?? 0;

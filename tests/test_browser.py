@@ -109,7 +109,7 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     second = page.locator(".tile").nth(1).get_attribute("data-unit")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
-    assert page.inner_text("#unit-title") == f"unit {second}"
+    assert page.inner_text("#unit-title") == f"z2 unit {second}"
 
     page.click(".tile[data-unit='50']")
     _set_range(page, "pre.jitter", 2)
@@ -126,7 +126,7 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
 
     page.reload()  # the URL restores the unit and the config
     page.wait_for_selector("body[data-ready=true]")
-    assert page.inner_text("#unit-title") == "unit 50"
+    assert page.inner_text("#unit-title") == "z2 unit 50"
     assert page.input_value("input[name='pre.jitter']") == "2"
     assert page.input_value("input[name='steps']") == "150"
 

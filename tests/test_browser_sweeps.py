@@ -38,7 +38,7 @@ def test_sweep_sheet_opens_a_cell_in_the_unit_view(page):
 
     page.wait_for_selector("#status[data-status='stored']")
     assert page.locator("#unit-view").is_visible() and not page.locator("#sweeps-view").is_visible()
-    assert page.inner_text("#unit-title") == "unit 3"
+    assert page.inner_text("#unit-title") == "z2 unit 3"
     assert page.input_value("input[name='grad.gamma']") == "1.5" and page.input_value("input[name='seed']") == "1"
     assert page.input_value("input[name='pre.jitter']") == "1" and page.input_value("input[name='steps']") == str(STEPS)
     assert len(page.evaluate("document.getElementById('plot-input').data[0].z")) == 40

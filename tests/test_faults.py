@@ -155,7 +155,7 @@ def test_the_atlas_survives_a_bad_cache(tmp_path, monkeypatch, shipped, where):
         cache.write_text("not a folder")
     else:
         monkeypatch.setattr(np, "savez_compressed", full_disk)
-    atlas = Atlas(shipped, DEFAULT_MODEL_DIR, cache)
+    atlas = Atlas(shipped, cache)
     atlas.config = atlas.config.model_copy(update={"unit": [3, 4], "steps": 2})  # a small atlas
     atlas._build()
     assert atlas.status == "ready" and sorted(atlas.thumbnails) == [3, 4]

@@ -25,20 +25,20 @@ def spec(**kw) -> SweepSpec:
     return SweepSpec(**{"name": "t", "base": BASE, "axes": {"grad.gamma": [0, 1.0]}, "units": [51, 3], **kw})
 
 
-def test_axes_expand_to_the_cartesian_product_of_validated_configs(card):
+def test_axes_expand_to_the_cartesian_product_of_validated_configs(shipped):
     e = expand(spec(axes={"steps": {"range": [50, 200, 50]}, "optimizer.lr": {"geomspace": [0.001, 0.1, 3]},
-                          "optimizer.name": ["mei", "adam"]}, units="active"), card)
+                          "optimizer.name": ["mei", "adam"]}, units="active"), shipped)
     assert e.axes["steps"] == [50, 100, 150, 200] and e.axes["optimizer.lr"] == [0.001, 0.01, 0.1]
     assert len(e.points) == 4 * 3 * 2 and e.n_runs == 24 * len(e.units)
-    active = [r["unit"] for r in card["metrics"]["units"]["census"] if r["status"] == "active"]
+    active = [r["unit"] for r in shipped.census("z2") if r["status"] == "active"]
     assert e.units == active
     last = e.points[-1].config  # the last axis varies fastest
     assert (last.steps, last.optimizer.lr, last.optimizer.name, last.units) == (200, 0.1, "adam", active)
     assert e.points[1].values == {"steps": 50, "optimizer.lr": 0.001, "optimizer.name": "adam"}
-    assert expand(spec(axes={"pre.scale": {"linspace": [0, 0.3, 4]}}), card).axes["pre.scale"] == [0, 0.1, 0.2, 0.3]
-    assert expand(spec(units="2,5-7"), card).units == [2, 5, 6, 7]
-    assert expand(spec(units=[1, "4-5"]), card).units == [1, 4, 5]
-    assert len(expand(spec(units="all", axes={}), card).units) == 250
+    assert expand(spec(axes={"pre.scale": {"linspace": [0, 0.3, 4]}}), shipped).axes["pre.scale"] == [0, 0.1, 0.2, 0.3]
+    assert expand(spec(units="2,5-7"), shipped).units == [2, 5, 6, 7]
+    assert expand(spec(units=[1, "4-5"]), shipped).units == [1, 4, 5]
+    assert len(expand(spec(units="all", axes={}), shipped).units) == 250
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -51,17 +51,17 @@ def test_axes_expand_to_the_cartesian_product_of_validated_configs(card):
     ({"axes": {"seed": {"range": [0, 999, 1]}, "steps": {"range": [1, 100, 1]}}}, "= 100000 grid points"),
     ({"axes": {"unit": [1, 2]}}, "unit: a sweep's targets are its `units`"),
     ({"base": {"steps": 0}}, "base: steps"),
-    ({"units": [300]}, "units: config: unit must lie in 0..249 for layer z2, got [300]"),
+    ({"units": [300]}, "units: unit: must lie in 0..249 for layer z2, got [300]"),
     ({"units": "texture-sensitive"}, "lists no texture-sensitive units"),
     ({"units": "x"}, "units: expected indices"),
     ({"name": "../up"}, "name: '../up' must match"),
 ])
-def test_a_bad_spec_names_what_is_wrong(card, kw, message):
-    # a card whose census has no texture-sensitive unit, whatever the shipped model's has
-    census = [{**r, "texture_sensitive": False} for r in card["metrics"]["units"]["census"]]
-    card = {**card, "metrics": {**card["metrics"], "units": {**card["metrics"]["units"], "census": census}}}
+def test_a_bad_spec_names_what_is_wrong(shipped, kw, message, monkeypatch):
+    # a census with no texture-sensitive unit, whatever the shipped model's has
+    census = [{**r, "texture_sensitive": False} for r in shipped.census("z2")]
+    monkeypatch.setattr(shipped, "unit_census", {"z2": census})
     with pytest.raises(ConfigError) as exc:
-        expand(spec(**kw), card)
+        expand(spec(**kw), shipped)
     assert message in str(exc.value)
 
 
@@ -87,8 +87,8 @@ def test_a_batched_run_splits_into_the_single_unit_runs_and_joins_back(shipped):
     assert all(np.array_equal(joined.metrics[k], batched.metrics[k], equal_nan=True) for k in batched.metrics)
 
 
-def test_a_local_sweep_stores_summarises_draws_sheets_and_resumes(shipped, card, tmp_path):
-    e = expand(spec(axes={"grad.gamma": [0, 1.0], "optimizer.name": ["rmsprop", "mei"]}), card)
+def test_a_local_sweep_stores_summarises_draws_sheets_and_resumes(shipped, tmp_path):
+    e = expand(spec(axes={"grad.gamma": [0, 1.0], "optimizer.name": ["rmsprop", "mei"]}), shipped)
     result = run_sweep(e, root=tmp_path, model=shipped, formats=("png", "svg"), progress=False)
     assert (result.total, result.skipped, result.stored, result.errors) == (8, 0, 8, [])
     folder = tmp_path / "t"
@@ -109,7 +109,7 @@ def test_a_local_sweep_stores_summarises_draws_sheets_and_resumes(shipped, card,
 
     # resumed with more units and another batch size: only the new unit runs, nothing stored is rewritten
     mtimes = {p.name: p.stat().st_mtime_ns for p in (folder / "runs").glob("*/*")}
-    bigger = expand(spec(axes={"grad.gamma": [0, 1.0], "optimizer.name": ["rmsprop", "mei"]}, units=[51, 3, 7]), card)
+    bigger = expand(spec(axes={"grad.gamma": [0, 1.0], "optimizer.name": ["rmsprop", "mei"]}, units=[51, 3, 7]), shipped)
     assert [t.config.units for t in plan(bigger, SweepStore(tmp_path, "t"), batch_size=1)] == [[7]] * 4
     again = run_sweep(bigger, root=tmp_path, model=shipped, batch_size=1, formats=("png",), progress=False)
     assert (again.total, again.skipped, again.stored) == (12, 8, 4)
@@ -154,19 +154,19 @@ def test_read_spec_takes_the_name_from_the_file(tmp_path):
         read_spec(path)
 
 
-def test_the_example_specs_expand(card):
+def test_the_example_specs_expand(shipped):
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
-    sizes = {path.stem: len(expand(read_spec(path), card).points) for path in sorted(folder.glob("*.yaml"))}
+    sizes = {path.stem: len(expand(read_spec(path), shipped).points) for path in sorted(folder.glob("*.yaml"))}
     assert sizes == {"f12-kernel-size": 5, "f4-gamma-active": 10, "f6-iterations-optimizers": 20}
 
 
-def test_a_failed_local_task_stops_the_sweep_and_a_rerun_finishes_it(shipped, card, tmp_path, monkeypatch):
+def test_a_failed_local_task_stops_the_sweep_and_a_rerun_finishes_it(shipped, tmp_path, monkeypatch):
     from meiscope.sweep.execute import FAIL_ONCE_ENV
 
     monkeypatch.setenv(FAIL_ONCE_ENV, str(tmp_path / "attempts"))  # each task's first attempt raises
-    e = expand(spec(), card)
+    e = expand(spec(), shipped)
     with pytest.raises(RuntimeError, match="injected failure"):
         run_sweep(e, root=tmp_path, model=shipped, formats=("png",), progress=False)
     result = run_sweep(e, root=tmp_path, model=shipped, formats=("png",), progress=False)

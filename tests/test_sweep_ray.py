@@ -24,10 +24,10 @@ def local_ray(tmp_path, monkeypatch):
     ray.shutdown()
 
 
-def test_ray_retries_lost_tasks_and_skips_stored_runs(local_ray, shipped, card, tmp_path):
+def test_ray_retries_lost_tasks_and_skips_stored_runs(local_ray, shipped, tmp_path):
     def spec(gammas):
         return expand(SweepSpec(name="r", base={"steps": 3, "elbo_every": 0}, axes={"grad.gamma": gammas},
-                                units=[51, 3], batch_size=1), card)
+                                units=[51, 3], batch_size=1), shipped)
 
     root = tmp_path / "sweeps"
     first = run_sweep(spec([0]), root=root, model=shipped, formats=("png",), progress=False)  # locally

@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Find and explore the preferred inputs of units in the TDVAE-40.")
+                  help="Find and explore the preferred inputs of units in the TDVAE-40 (or any PyTorch model: "
+                       "--model package.module:factory, docs/OWN_MODEL.md).")
 data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build the data sets the model is trained on.")
 app.add_typer(data_app, name="data")
 
@@ -25,19 +26,24 @@ def check_device(device: str) -> None:
         fail(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
 
 
-def _load_model(model: Optional[Path], device: str = "cpu"):
-    """The checkpoint in `model` (default: the shipped one) on `device` (auto: CUDA when present); a missing
-    or corrupt checkpoint or a bad device exits 2 with one line."""
+MODEL_HELP = ("Checkpoint folder, or a PyTorch model as package.module:factory (docs/OWN_MODEL.md); "
+              "default: the shipped models/tdvae40.")
+
+
+def _load_model(model: Optional[str | Path], device: str = "cpu"):
+    """The model `model` names (a checkpoint folder or a factory; default: the shipped TDVAE) on `device`
+    (auto: CUDA when present); a missing or corrupt checkpoint, a factory that fails or a bad device exits 2
+    with one line."""
     import torch
 
-    from .model.checkpoint import DEFAULT_MODEL_DIR, CheckpointError, load_model
+    from .model.loader import load_model
 
     check_device(device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return load_model(model or DEFAULT_MODEL_DIR).to(device)
-    except CheckpointError as exc:
+        return load_model(model, device)
+    except ValueError as exc:  # CheckpointError is one
         fail(str(exc))
 
 
@@ -233,18 +239,59 @@ def release(
                f"reconstruction R2 {m['reconstruction_r2']:.3f}")
 
 
+import_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Import models trained elsewhere.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("tdvae")
+def import_tdvae(
+    checkpoint: Path = typer.Argument(..., help="TensorFlow checkpoint prefix (PREFIX of PREFIX.index and "
+                                      "PREFIX.data-*), or a folder holding one."),
+    out: Path = typer.Option(..., help="Where the release folder (shards, manifest, model card) goes, e.g. models/NAME."),
+    name: Optional[str] = typer.Option(None, help="The model's name (default: its sizes, e.g. 'TDVAE (x 1600, ...)')."),
+    n_train: int = typer.Option(640_000, min=1024, help="Training patches of the data set (the baselines' covariance)."),
+    n_heldout: int = typer.Option(32_768, min=1024, help="Held-out patches the card is measured on."),
+) -> None:
+    """Import a published TensorFlow TDVAE checkpoint: float16 shards in meiscope's release format and a card
+    measured on meiscope's held-out natural patches (the weights were trained elsewhere, on other data)."""
+    from .data.patches import PatchSetParams
+    from .model.checkpoint import CheckpointError
+    from .model.tf_import import import_tdvae as do_import
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder")
+    try:
+        card = do_import(checkpoint, out, name, PatchSetParams(n_train=n_train, n_heldout=n_heldout))
+    except (CheckpointError, ValueError) as exc:
+        fail(str(exc))
+    m = card["metrics"]
+    step = card["training"]["global_step"]
+    typer.echo(f"wrote {out}: {card['model']} from {card['training']['source']}"
+               + (f" (global step {step:,})" if step is not None else "")
+               + f", held-out ELBO {m['heldout']['elbo']:.1f} nats/patch, "
+               f"{m['units']['n_kl_above_0.1']} z2 units above 0.1 nats, reconstruction R2 {m['reconstruction_r2']:.3f}")
+
+
 @app.command()
 def info(
-    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
 ) -> None:
-    """Load the model, check its shards, and print its card's summary."""
+    """Load the model, check its shards, and print what it offers and its card's summary."""
     from .model.card import read_card
     from .model.checkpoint import DEFAULT_MODEL_DIR
+    from .model.factory import is_factory_spec
 
-    folder = model or DEFAULT_MODEL_DIR
-    tdvae = _load_model(folder)
-    n = sum(p.numel() for p in tdvae.parameters())
-    typer.echo(f"TDVAE-40 from {folder}: {n:,} parameters, shards verified")
+    factory = model is not None and is_factory_spec(model)
+    loaded = _load_model(model)
+    n = sum(p.numel() for p in loaded.parameters())
+    shape = "x".join(str(d) for d in loaded.input.shape)
+    typer.echo(f"{loaded.name} from {loaded.source.get('spec')}: {n:,} parameters" + ("" if factory else ", shards verified"))
+    typer.echo(f"input {shape}; readout layers: "
+               + ", ".join(f"{layer.name} ({layer.units} units)" for layer in loaded.layers.values())
+               + f"; ELBO: {'yes' if loaded.has_elbo else 'no'}; methods: {', '.join(loaded.methods())}")
+    if factory:
+        return
+    folder = Path(model) if model else DEFAULT_MODEL_DIR
     try:
         card = read_card(folder)
     except FileNotFoundError:
@@ -253,8 +300,13 @@ def info(
     m, t = card["metrics"], card["training"]
     if t.get("interim_note"):
         typer.echo(f"NOTE: {t['interim_note']}")
-    typer.echo(f"trained {t.get('total_steps', t['steps']):,} steps on {t['machine']} in "
-               f"{t.get('total_wall_s', t['wall_s']) / 60:.0f} min")
+    if t.get("imported"):  # `meiscope import tdvae`: trained elsewhere
+        step = t.get("global_step")
+        typer.echo(f"imported from {t['source']}" + (f" at global step {step:,}" if step is not None else "")
+                   + f"; trained elsewhere, on other data, by {t['trained_by']}")
+    else:
+        typer.echo(f"trained {t.get('total_steps', t['steps']):,} steps on {t['machine']} in "
+                   f"{t.get('total_wall_s', t['wall_s']) / 60:.0f} min")
     if t.get("recipe"):
         typer.echo(f"reproduce: {t['recipe']['command']}")
     typer.echo(f"held-out ELBO {m['heldout']['elbo']:.1f} nats/patch "
@@ -269,7 +321,7 @@ def info(
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on. Any address but loopback needs a token."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port."),
-    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     runs_dir: Optional[Path] = typer.Option(Path("runs/server"), help="Where finished runs are saved."),
     sweeps_dir: Path = typer.Option(Path("runs/sweeps"), help="Stored sweeps the page lists (`meiscope sweep --out`)."),
     max_running: int = typer.Option(2, min=1, max=16, help="Runs at once; later ones queue."),
@@ -301,14 +353,15 @@ def serve(
 
     from .server.app import create_app
 
-    _load_model(model)  # fail here, with one line, rather than inside the server
+    loaded = _load_model(model)  # fail here, with one line, rather than inside the server
     if not loopback:
         typer.echo(f"warning: serving on {host}: anyone who can reach this port and has the token can run "
                    "jobs on this machine", err=True)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"meiscope: http://{shown}:{port}/{'?token=' + token if token else ''}  (API docs at /docs)")
     app_ = create_app(model, runs_dir, max_running, cache_dir if atlas else None, token=token,
-                      allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None, sweeps_dir=sweeps_dir)
+                      allowed_hosts=[*LOOPBACK_HOSTS, host] if loopback else None, sweeps_dir=sweeps_dir,
+                      model=loaded)
     uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
 
 
@@ -360,16 +413,16 @@ def export(
 
 @app.command()
 def analyze(
-    unit: int = typer.Option(..., min=0, max=249, help="z2 unit."),
+    unit: int = typer.Option(..., min=0, help="z2 unit (TDVAE-40: 0..249)."),
     out: Path = typer.Option(Path("runs/analysis"), help="Folder for analysis.json, arrays.npz and analysis.png."),
     n_sta: int = typer.Option(20_000, min=100, max=10_000_000, help="White-noise stimuli for the STA."),
     one_hot_scale: float = typer.Option(5.0, min=0.1, max=20.0, help="c in z2 = c e_i for one-hot synthesis."),
     patches: int = typer.Option(2048, min=0, max=32_768, help="Held-out patches to search for nearest ones (0: skip)."),
     seed: int = typer.Option(0, min=0, help="Seed of the preferred-input runs, the STA noise and the samples."),
-    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
 ) -> None:
-    """Every view of one unit: preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
-    held-out patches, occlusion/shift/jitter probes, spectra, and how well the views agree."""
+    """Every view of one z2 unit of a TDVAE: preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor,
+    nearest held-out patches, occlusion/shift/jitter probes, spectra, and how well the views agree."""
     import json
 
     import numpy as np
@@ -378,8 +431,15 @@ def analyze(
     from .model.card import read_card
     from .model.checkpoint import DEFAULT_MODEL_DIR, atomic_write_text
 
-    folder = model or DEFAULT_MODEL_DIR
-    tdvae = _load_model(folder)
+    from .analysis.report import analysis_applies
+
+    tdvae = _load_model(model)
+    if not analysis_applies(tdvae):
+        fail(f"analyze reads z2 units of a TDVAE (a z2 latent, one input channel); {tdvae.name} has none: "
+             "use `meiscope am --model ...` for its preferred inputs")
+    if unit >= tdvae.layers["z2"].units:
+        fail(f"--unit must lie in 0..{tdvae.layers['z2'].units - 1}, got {unit}")
+    folder = Path(tdvae.source["spec"])
     data = None
     if patches:
         from .data import build_split
@@ -506,19 +566,17 @@ def _parse_units(text: str) -> list[int] | str:
 
 def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int], seed: Optional[int],
                 samples: Optional[int], optimizer: Optional[str], lr: Optional[float], jitter: Optional[int],
-                gamma: Optional[float], elbo_weight: Optional[float], layer: Optional[str], card: Optional[dict]) -> dict:
-    """The config values that flags set explicitly (an unset flag leaves the file's or the default value)."""
+                gamma: Optional[float], elbo_weight: Optional[float], layer: Optional[str]) -> tuple[dict, Optional[str]]:
+    """The config values that flags set explicitly (an unset flag leaves the file's or the default value), and
+    the unit set's name ('all' or 'active') when --unit names one: it is resolved once the model is loaded."""
     flags: dict = {}
+    unit_set = None
     if unit is not None:
         units = _parse_units(unit)
-        size = 1800 if (layer or "z2") == "z1" else 250
-        if units == "all":
-            units = list(range(size))
-        elif units == "active":
-            if card is None:
-                fail("--unit active needs the model card beside the weights")
-            units = [r["unit"] for r in card["metrics"]["units"]["census"] if r["status"] == "active"]
-        flags["unit"] = units[0] if len(units) == 1 else units
+        if isinstance(units, str):
+            unit_set = units
+        else:
+            flags["unit"] = units[0] if len(units) == 1 else units
     for key, value in (("method", method), ("steps", steps), ("seed", seed), ("samples", samples), ("layer", layer)):
         if value is not None:
             flags[key] = value
@@ -528,20 +586,44 @@ def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int]
         values = {k: v for k, v in values.items() if v is not None}
         if values:
             flags[section] = values
-    return flags
+    return flags, unit_set
 
 
-def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, sets: list[str], out: Path,
-                  model_dir: Optional[Path], device: str, figures: bool) -> None:
+def _unit_set(model, layer: str, name: str) -> list[int]:
+    """The units of `layer` that `name` ('all' or 'active') stands for in the loaded model."""
+    if layer not in model.layers:
+        fail(f"layer must be one of {', '.join(model.layers)} for {model.name}, got {layer!r}")
+    if name == "all":
+        return list(range(model.layers[layer].units))
+    census = model.census(layer)
+    if census is None:
+        fail(f"--unit active needs a unit census of layer {layer} (a model card beside the weights)")
+    return [r["unit"] for r in census if r["status"] == "active"]
+
+
+def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, unit_set: Optional[str], sets: list[str],
+                  out: Path, model_spec: Optional[str], device: str, figures: bool) -> None:
     from .engine import run
+    from .engine.model_check import ConfigMismatch, check_config
     from .engine.options import ConfigError, build_config, parse_assignment, read_config_file
 
-    try:
+    try:  # checked before the model loads, so that a typo costs no wait
         file_layer = read_config_file(config_file) if config_file else {}
-        config = build_config(defaults, file_layer, flags, *(parse_assignment(s) for s in sets))
+        assignments = [parse_assignment(s) for s in sets]
+        config = build_config(defaults, file_layer, flags, *assignments)
     except ConfigError as exc:
         fail(str(exc))
-    model = _load_model(model_dir, device)
+    model = _load_model(model_spec, device)
+    layer_given = any("layer" in part for part in (file_layer, flags, *assignments))
+    changes = {} if layer_given else {"layer": model.default_layer}  # the model's own first layer
+    if unit_set is not None:
+        changes["unit"] = _unit_set(model, changes.get("layer", config.layer), unit_set)
+    try:
+        if changes:
+            config = build_config(config.model_dump(mode="json", exclude_none=True), changes)
+        check_config(config, model)
+    except (ConfigError, ConfigMismatch) as exc:
+        fail(str(exc))
     result = run(model, config, progress=True)
     result.save(out, figures=figures)
     act = result.final_activation
@@ -565,7 +647,7 @@ def _am_options():
         config=typer.Option(None, "--config", help="AMConfig as a JSON file (flags and --set override it)."),
         set_=typer.Option([], "--set", help="NAME=VALUE for any option below, e.g. --set post.blur_sigma=0.5 "
                                             "(repeatable; VALUE is JSON when it parses)."),
-        model=typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+        model=typer.Option(None, help=MODEL_HELP),
         device=typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N."),
         figures=typer.Option(True, help="Also write PNG figures into OUT/figures."),
     )
@@ -593,12 +675,12 @@ def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: d
         samples: Optional[int] = o["samples"], layer: Optional[str] = o["layer"],
         optimizer: Optional[str] = o["optimizer"], lr: Optional[float] = o["lr"], jitter: Optional[int] = o["jitter"],
         gamma: Optional[float] = o["gamma"], elbo_weight: Optional[float] = o["elbo_weight"],
-        config: Optional[Path] = o["config"], set_: list[str] = o["set_"], model: Optional[Path] = o["model"],
+        config: Optional[Path] = o["config"], set_: list[str] = o["set_"], model: Optional[str] = o["model"],
         device: str = o["device"], figures: bool = o["figures"],
     ) -> None:
-        card = _card_or_none(model)
-        flags = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight, layer, card)
-        _run_and_save(defaults, config, flags, set_, out, model, device, figures)
+        flags, unit_set = _flag_layer(unit, method, steps, seed, samples, optimizer, lr, jitter, gamma, elbo_weight,
+                                      layer)
+        _run_and_save(defaults, config, flags, unit_set, set_, out, model, device, figures)
 
     command.__doc__ = doc
     app.command(name, epilog=_options_epilog())(command)
@@ -609,16 +691,6 @@ _add_am_command("am", "0", Path("runs/am"), {},
 _add_am_command("atlas", "all", Path("runs/atlas"), ATLAS,
                 "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1, "
                 "ELBO measured every 10 steps).")
-
-
-def _card_or_none(model: Optional[Path]) -> Optional[dict]:
-    from .model.card import read_card
-    from .model.checkpoint import DEFAULT_MODEL_DIR
-
-    try:
-        return read_card(model or DEFAULT_MODEL_DIR)
-    except FileNotFoundError:
-        return None
 
 
 # ---- sweeps --------------------------------------------------------------------------------------
@@ -632,7 +704,8 @@ def sweep(
                                              "batch_size, else all units of a config in one engine call)."),
     formats: str = typer.Option("png,svg,pdf", help="Formats of the grid sheets (comma-separated)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate the spec and print the plan; run nothing."),
-    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40); "
+    model: Optional[str] = typer.Option(None, help="Checkpoint folder or package.module:factory (default: the "
+                                        "shipped models/tdvae40); "
                                          "with --ray it must exist at this path on every node."),
     device: str = typer.Option("auto", help="Local backend: auto (CUDA when present), cpu, cuda or cuda:N."),
 ) -> None:
@@ -645,8 +718,9 @@ def sweep(
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not chosen or not set(chosen) <= {"png", "svg", "pdf"}:
         fail(f"--formats takes png, svg and pdf, got {formats!r}")
+    loaded = _load_model(model, device if ray is None else "cpu")
     try:
-        expansion = expand(read_spec(spec), _card_or_none(model))
+        expansion = expand(read_spec(spec), loaded)
     except ConfigError as exc:
         fail(str(exc))
     tasks = plan(expansion, SweepStore(out, expansion.name), batch_size or expansion.spec.batch_size)
@@ -658,10 +732,7 @@ def sweep(
         for point in expansion.points:
             typer.echo("  " + (", ".join(f"{a}={v}" for a, v in point.values.items()) or "base config"))
         return
-    loaded = None
-    if tasks and ray is None:
-        loaded = _load_model(model, device)
-    elif tasks:
+    if tasks and ray is not None:
         try:
             import ray as _ray  # noqa: F401  (only to say clearly when it is missing)
         except ImportError:

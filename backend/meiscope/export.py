@@ -32,7 +32,21 @@ README = """meiscope figure set
 sheet.png/.svg/.pdf  the final inputs of all runs side by side.
 
 Runs: {names}
+Models (name, where from, sha256 of the weights or their manifest) and software:
+{models}
 """
+
+
+def _models(runs: dict[str, Run]) -> str:
+    """One line per distinct model and meiscope version the runs record."""
+    lines = []
+    for run in runs.values():
+        m = run.info.get("model", {})
+        line = (f"  {m.get('name', 'unknown model')}, {m.get('spec', '?')}, sha256 {m.get('sha256', '?')}; "
+                f"meiscope {run.info.get('meiscope', '?')}, torch {run.info.get('torch', '?')}")
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def metrics_csv(run: Run) -> str:
@@ -67,7 +81,7 @@ def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str,
             write_sheet(list(runs.items()), root / "sheet.png", formats)
         for name, source in (extra or {}).items():
             (shutil.copytree if Path(source).is_dir() else shutil.copyfile)(source, root / name)
-        (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs)) + readme_note)
+        (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs), models=_models(runs)) + readme_note)
         clean_leftovers_once(zip_path.parent)
         fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)
         os.close(fd)

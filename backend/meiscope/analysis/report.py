@@ -20,6 +20,12 @@ PREFERRED = {**PRESETS["pixel, jitter + gradient filter"], "steps": 200, "sample
              "snapshot_every": 200}
 
 
+def analysis_applies(model) -> bool:
+    """Whether analyze_unit's views apply: they read z2 units, synthesise from a z2 latent and fit Gabors to
+    one-channel images (the TDVAE)."""
+    return "z2" in model.layers and "z2" in model.latents and model.input.channels == 1
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64).ravel() - np.mean(a)
     b = np.asarray(b, dtype=np.float64).ravel() - np.mean(b)

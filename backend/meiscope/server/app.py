@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import asdict
 import time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
@@ -29,12 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ..engine import AMConfig, Frame, run
 from ..engine.options import describe_error
 from ..model.card import read_card
-from ..model.checkpoint import DEFAULT_MODEL_DIR, load_model
-from ..model.tdvae import Z2_DIM
+from ..model.factory import is_factory_spec
+from ..model.loader import load_model
+from ..model.seam import Explorable
 from ..engine.presets import PRESETS
 from ..export import write_export
 from .atlas import Atlas
-from ..analysis.report import analyze_unit, report_panels, split_arrays
+from ..analysis.report import analysis_applies, analyze_unit, report_panels, split_arrays
 from ..data import build_split
 from .encode import MAX_ROWS, encode_frame, finite, pack
 from ..atomic import clean_scratch
@@ -119,8 +121,8 @@ class RateLimit:
         return True
 
 
-async def _next_message(ws: WebSocket, outbox: Outbox, rate: RateLimit,
-                        limits: ServerLimits) -> StartMessage | StopMessage | None:
+async def _next_message(ws: WebSocket, outbox: Outbox, rate: RateLimit, limits: ServerLimits,
+                        model) -> StartMessage | StopMessage | None:
     """The client's next valid message (a start within the server's limits, or a stop). A message that is not
     one gets an `error` and the next is read; None when the client left, or was closed for sending too much
     (1009) or too often (1008)."""
@@ -141,7 +143,7 @@ async def _next_message(ws: WebSocket, outbox: Outbox, rate: RateLimit,
         try:
             message = ClientMessage.validate_json(raw)
             if isinstance(message, StartMessage):
-                check_work(message.config, limits)
+                check_work(message.config, limits, model)
         except ValidationError as exc:
             outbox.put({"type": "error", "message": describe_error(exc)})
             continue
@@ -156,31 +158,36 @@ def _limit_422(exc: LimitError) -> HTTPException:
     return HTTPException(422, [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "limit"}])
 
 
-def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_running: int = 2,
+def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None, max_running: int = 2,
                cache_dir: Path | None = Path("cache"), token: str | None = None,
                allowed_hosts: list[str] | None = None, limits: ServerLimits | None = None,
-               sweeps_dir: Path | None = Path("runs/sweeps")) -> FastAPI:
-    """The app. cache_dir holds the unit atlas (None: no atlas is built). With a token every request needs
-    it; with allowed_hosts only those Host names are served (see guard.py)."""
-    model_dir = Path(model_dir or DEFAULT_MODEL_DIR)
+               sweeps_dir: Path | None = Path("runs/sweeps"), model: Explorable | None = None) -> FastAPI:
+    """The app for the model `model_dir` names (a checkpoint folder or package.module:factory; default: the
+    shipped TDVAE), or `model` when already loaded. cache_dir holds the unit atlas (None: no atlas is built).
+    With a token every request needs it; with allowed_hosts only those Host names are served (see guard.py)."""
     limits = limits or ServerLimits()
+    preloaded = model
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         clean_scratch()  # exports of a server that was killed while zipping
-        model = await asyncio.to_thread(load_model, model_dir)
+        model = preloaded or await asyncio.to_thread(load_model, model_dir)
         # the first run in a process pays about a second of one-time set-up in torch: pay it before the
         # first user does (a 2-step run with every stage that a default run uses)
-        await asyncio.to_thread(run, model, AMConfig(steps=2, elbo_every=1, pre={"jitter": 1}, grad={"gamma": 1.0}))
+        await asyncio.to_thread(run, model, AMConfig(steps=2, layer=model.default_layer, elbo_every=1,
+                                                     pre={"jitter": 1}, grad={"gamma": 1.0}))
         app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir, limits=limits)
         app.state.atlas = None
         if cache_dir is not None:
-            app.state.atlas = Atlas(model, model_dir, cache_dir)
+            app.state.atlas = Atlas(model, cache_dir)
             app.state.atlas.start()
-        try:
-            app.state.card = read_card(model_dir)
-        except FileNotFoundError:
-            app.state.card = None
+        app.state.card = None
+        folder = model.source.get("spec")
+        if folder and not is_factory_spec(folder):
+            try:
+                app.state.card = read_card(Path(folder))
+            except FileNotFoundError:
+                pass
         yield
         if app.state.atlas is not None:
             app.state.atlas.cancel.set()
@@ -198,21 +205,34 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     async def health() -> dict:
         """Answered on the event loop itself: it shows that the loop is free."""
         listed = jobs().list()
-        return {"status": "ok", "model": str(model_dir), "running": sum(j.status == "running" for j in listed),
+        return {"status": "ok", "model": jobs().model.source.get("spec"), "running": sum(j.status == "running" for j in listed),
                 "queued": sum(j.status == "queued" for j in listed), "max_running": jobs().max_running,
                 "storage_error": jobs().storage_error}
 
     @app.get("/api/model")
     def model_info() -> dict:
-        card = app.state.card or {}
-        n = sum(p.numel() for p in jobs().model.parameters())
-        return {"path": str(model_dir), "n_parameters": n, "card": card}
+        """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
+        applies), where it came from, and its card when it has one."""
+        model = jobs().model
+        n = sum(p.numel() for p in model.parameters())
+        return {"path": model.source.get("spec"), "source": model.source, "n_parameters": n,
+                **asdict(model.info()), "analysis": analysis_applies(model), "card": app.state.card or {}}
 
     @app.get("/api/units")
-    def units() -> list[dict]:
-        if not app.state.card:
-            return [{"unit": i, "status": "unknown"} for i in range(Z2_DIM)]
-        return app.state.card["metrics"]["units"]["census"]
+    def units(layer: Annotated[str | None, Query(max_length=200, description="a readout layer (default: the "
+                                                                            "model's first)")] = None) -> list[dict]:
+        """A record per unit of the layer: its census on data where the model has one (status, activation mean /
+        std / 99.9th percentile, label, ...), else its index and label."""
+        model = jobs().model
+        name = layer or model.default_layer
+        if name not in model.layers:
+            raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+        census = model.census(name)
+        if census is not None:
+            return census
+        labels = model.layers[name].labels
+        return [{"unit": i, "status": "unknown", **({"label": labels[i]} if labels else {})}
+                for i in range(model.layers[name].units)]
 
     analyses: OrderedDict[int, asyncio.Future] = OrderedDict()  # unit -> its payload, newest last
     analysis_slot = asyncio.Semaphore(1)  # one analysis at a time: each keeps the cores busy for seconds
@@ -232,10 +252,17 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
             return await asyncio.to_thread(analysis_payload, unit)
 
     @app.get("/api/units/{unit}/analysis")
-    async def unit_analysis(unit: Annotated[int, PathParam(ge=0, le=Z2_DIM - 1)]) -> dict:
-        """Every view of a z2 unit (preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor, nearest
-        held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then cached.
-        Simultaneous requests for one unit share one computation."""
+    async def unit_analysis(unit: Annotated[int, PathParam(ge=0)]) -> dict:
+        """Every view of a z2 unit of the TDVAE (preferred inputs over 3 seeds, STA, one-hot synthesis, best
+        Gabor, nearest held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then
+        cached. Simultaneous requests for one unit share one computation."""
+        model = jobs().model
+        if not analysis_applies(model):
+            raise HTTPException(422, f"the unit analysis needs a model with a z2 latent and one input channel "
+                                     f"(a TDVAE); {model.name} has none")
+        if unit >= model.layers["z2"].units:
+            raise HTTPException(422, [{"loc": ["path", "unit"], "type": "less_than_equal",
+                                       "msg": f"Input should be less than or equal to {model.layers['z2'].units - 1}"}])
         if unit not in analyses:
             analyses[unit] = asyncio.ensure_future(compute_analysis(unit))
             while len(analyses) > limits.analysis_cache:
@@ -277,7 +304,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
     @app.post("/api/runs", status_code=202, responses={429: {"description": "the server or this client is busy"}})
     def create_run(config: AMConfig, request: Request) -> dict:
         try:
-            check_work(config, limits)
+            check_work(config, limits, jobs().model)
             job = jobs().submit(config, client=request.client.host if request.client else "unknown")
         except LimitError as exc:
             raise _limit_422(exc) from None
@@ -351,7 +378,7 @@ def create_app(model_dir: Path | None = None, runs_dir: Path | None = None, max_
         rate = RateLimit(limits.messages_per_second)
         client = f"ws-{id(ws):x}"
         try:
-            while (message := await _next_message(ws, outbox, rate, limits)) is not None:
+            while (message := await _next_message(ws, outbox, rate, limits, jobs().model)) is not None:
                 if isinstance(message, StopMessage):
                     if current and not current[-1].finished:
                         current[-1].stop()  # its `done` (status cancelled) follows when the worker has stopped

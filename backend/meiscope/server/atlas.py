@@ -1,6 +1,7 @@
-"""The unit atlas for the browser: a preferred input for every z2 unit (engine/presets.py ATLAS), built as
-one batched run in a background thread on first start and cached on disk under a key made of the model's
-manifest and the config, so a restart with the same model and config loads it instead."""
+"""The unit atlas for the browser: a preferred input for every unit of the model's first readout layer (the
+TDVAE's z2; engine/presets.py ATLAS), built as one batched run in a background thread on first start and
+cached on disk under a key made of the model's weights hash and the config, so a restart with the same model
+and config loads it instead."""
 
 from __future__ import annotations
 
@@ -14,35 +15,42 @@ import numpy as np
 
 from ..engine import AMConfig, Frame, Run, run
 from ..engine.presets import ATLAS
-from ..model.checkpoint import MANIFEST
-from ..model.tdvae import TDVAE, Z2_DIM
+from ..model.seam import Explorable
 from ..plotting import FIGURE_LOCK, plt
 
 
-def atlas_config() -> AMConfig:
-    return AMConfig.model_validate({**ATLAS, "unit": list(range(Z2_DIM))})
+def atlas_config(model: Explorable) -> AMConfig:
+    layer = model.default_layer
+    return AMConfig.model_validate({**ATLAS, "layer": layer, "unit": list(range(model.layers[layer].units))})
 
 
-def atlas_key(model_dir: Path, config: AMConfig) -> str:
-    h = hashlib.sha256((Path(model_dir) / MANIFEST).read_bytes())
+def atlas_key(model: Explorable, config: AMConfig) -> str:
+    h = hashlib.sha256((model.source.get("sha256") or model.name).encode())
     h.update(config.model_dump_json().encode())
     return h.hexdigest()[:16]
 
 
-def png_data_uri(image: np.ndarray) -> str:
-    """A grey PNG of one image, symmetric about 0, as a data: URI (for <img src>)."""
-    lim = float(np.abs(image).max()) or 1.0
+def png_data_uri(image: np.ndarray, centred: bool = True) -> str:
+    """A PNG of one image as a data: URI (for <img src>): grey, symmetric about 0 when `centred`, else from
+    its minimum to its maximum; a (3, H, W) image in colour, scaled to [0, 1] together."""
     buffer = io.BytesIO()
     with FIGURE_LOCK:
-        plt.imsave(buffer, image, cmap="gray", vmin=-lim, vmax=lim, format="png")
+        if image.ndim == 3:
+            lo, hi = float(image.min()), float(image.max())
+            rgb = np.moveaxis((image - lo) / ((hi - lo) or 1.0), 0, -1)
+            plt.imsave(buffer, np.clip(rgb, 0, 1), format="png")
+        else:
+            lim = float(np.abs(image).max()) or 1.0
+            low, high = (-lim, lim) if centred else (float(image.min()), float(image.max()) or 1.0)
+            plt.imsave(buffer, image, cmap="gray", vmin=low, vmax=high, format="png")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 class Atlas:
-    def __init__(self, model: TDVAE, model_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, model: Explorable, cache_dir: Path) -> None:
         self.model = model
-        self.config = atlas_config()
-        self.folder = Path(cache_dir) / f"atlas-{atlas_key(model_dir, self.config)}"
+        self.config = atlas_config(model)
+        self.folder = Path(cache_dir) / f"atlas-{atlas_key(model, self.config)}"
         self.status = "building"
         self.step = 0
         self.error: str | None = None
@@ -71,7 +79,8 @@ class Atlas:
                     result.save(self.folder)
                 except OSError as exc:  # a full or read-only cache: the atlas is served from memory
                     self.warning = f"could not cache the atlas in {self.folder.parent}: {exc.strerror or exc}"
-            self.thumbnails = {row["unit"]: png_data_uri(img) for row, img in zip(result.rows, result.images)}
+            centred = self.model.input.centred
+            self.thumbnails = {row["unit"]: png_data_uri(img, centred) for row, img in zip(result.rows, result.images)}
             self.run = result
             self.step = self.config.steps
             self.status = "ready"

@@ -40,15 +40,17 @@ def encode_frame(frame: Frame, run_id: str) -> dict:
         "step": frame.step,
         "steps": frame.steps,
         "metrics": {k: finite(v) for k, v in frame.metrics.items()},
-        "images": pack(images),
-        "spectra": pack(np.log10(amplitude_spectrum(images) + 1e-6)),
+        "images": pack(images),  # (rows, H, W), or (rows, C, H, W) for several channels
+        # of the channels' mean for several channels: one spectrum per row
+        "spectra": pack(np.log10(amplitude_spectrum(images if images.ndim == 3 else images.mean(1)) + 1e-6)),
     }
     arrays = {}
     for name, value in frame.arrays.items():
         value = value[:rows]
-        if name == "kernels":  # (rows, channels, k, k): the first channel of each row, and its spectrum on 40x40
+        if name == "kernels":  # (rows, channels, k, k): the first channel of each row, its spectrum on the input's grid
             arrays["kernels"] = pack(value[:, 0])
-            arrays["kernel_spectra"] = pack(np.log10(amplitude_spectrum(value[:, 0], size=40) + 1e-6))
+            size = images.shape[-1]
+            arrays["kernel_spectra"] = pack(np.log10(amplitude_spectrum(value[:, 0], size=size) + 1e-6))
         elif name == "latents":
             arrays["latents"] = pack(value)
         else:  # inputs, mean, sigma: images

@@ -43,7 +43,15 @@ class Busy(RuntimeError):
     """The server (or this client's share of it) is full; try again when a run finishes."""
 
 
-def check_work(config: AMConfig, limits: ServerLimits) -> None:
+def check_work(config: AMConfig, limits: ServerLimits, model=None) -> None:
+    """Raise LimitError when `config` asks for more than this server runs, or for what `model` lacks."""
+    if model is not None:
+        from ..engine.model_check import ConfigMismatch, check_config
+
+        try:
+            check_config(config, model)
+        except ConfigMismatch as exc:
+            raise LimitError(exc.field, exc.message) from None
     rows = len(config.objectives) * config.samples
     if rows > limits.max_rows:
         field = "samples" if len(config.objectives) == 1 else "unit"

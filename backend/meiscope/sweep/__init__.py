@@ -62,7 +62,7 @@ def run_sweep(expansion: Expansion, root: Path = DEFAULT_ROOT, model_dir: Option
             stored, errors = run_ray(tasks, store, model_dir, bar)
         else:
             if model is None:
-                from ..model.checkpoint import load_model
+                from ..model.loader import load_model
 
                 model = load_model(model_dir)
             stored, errors = run_local(tasks, store, model, bar)

@@ -108,7 +108,7 @@ _WORKER_MODELS: dict[str, object] = {}  # model folder -> model, loaded once per
 
 
 def _ray_task(model_dir: Optional[str], config_json: dict) -> Run:
-    from ..model.checkpoint import load_model
+    from ..model.loader import load_model
 
     key = model_dir or ""
     if key not in _WORKER_MODELS:
@@ -140,7 +140,10 @@ def run_ray(tasks: list[Task], store: SweepStore, model_dir: Optional[Path], bar
     import ray
 
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=True)(_ray_task)
-    folder = None if model_dir is None else str(Path(model_dir).resolve())
+    from ..model.factory import is_factory_spec
+
+    folder = None if model_dir is None else str(model_dir) if is_factory_spec(str(model_dir)) \
+        else str(Path(model_dir).resolve())
     pending = {remote.remote(folder, t.config.model_dump(mode="json")): t for t in tasks}
     stored, errors = 0, []
     while pending:

@@ -26,7 +26,6 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.config import AMConfig
-from ..engine.objectives import LAYER_SIZE
 from ..engine.options import ConfigError, build_config, describe_error, parse_assignment, read_mapping
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # a folder name: no '/', no '..'
@@ -150,20 +149,24 @@ def parse_unit_list(text: str) -> list[int]:
     return units
 
 
-def resolve_units(units: str | list, layer: str, card: dict | None) -> list[int]:
-    """The unit set as indices: a list (ints and 'a-b' strings), '3,5,10-19', or a named set."""
+def resolve_units(units: str | list, layer: str, model=None) -> list[int]:
+    """The unit set as indices: a list (ints and 'a-b' strings), '3,5,10-19', or a named set of the loaded
+    `model`'s layer (all, or from its unit census: active, texture-sensitive)."""
     if isinstance(units, str) and units in UNIT_SETS:
+        if model is None:
+            raise ConfigError(f"units: {units!r} needs the model")
+        if layer not in model.layers:
+            raise ConfigError(f"base: layer must be one of {', '.join(model.layers)} for {model.name}, got {layer!r}")
         if units == "all":
-            return list(range(LAYER_SIZE[layer]))
-        if layer != "z2":
-            raise ConfigError(f"units: {units!r} is a census of z2 units; the base layer is {layer}")
-        if card is None:
-            raise ConfigError(f"units: {units!r} needs the model card beside the weights")
-        census = card["metrics"]["units"]["census"]
+            return list(range(model.layers[layer].units))
+        census = model.census(layer)
+        if census is None:
+            raise ConfigError(f"units: {units!r} needs a unit census of layer {layer} (the model card beside the "
+                              "weights)")
         key = (lambda r: r["status"] == "active") if units == "active" else (lambda r: bool(r.get("texture_sensitive")))
         chosen = [r["unit"] for r in census if key(r)]
         if not chosen:
-            raise ConfigError(f"units: the model card lists no {units} units (see `meiscope texture-units`); "
+            raise ConfigError(f"units: the unit census lists no {units} units (see `meiscope texture-units`); "
                               "give unit indices instead")
         return chosen
     parts = units.split(",") if isinstance(units, str) else units
@@ -180,9 +183,10 @@ def resolve_units(units: str | list, layer: str, card: dict | None) -> list[int]
 
 
 # ---- expansion ----------------------------------------------------------------------------------
-def expand(spec: SweepSpec, card: dict | None = None) -> Expansion:
-    """Every grid point as a validated config; nothing runs. A bad axis value raises a ConfigError that
-    names the axis and the value."""
+def expand(spec: SweepSpec, model=None) -> Expansion:
+    """Every grid point as a validated config (checked against `model`, the loaded Explorable, when given);
+    nothing runs. A bad axis value raises a ConfigError that names the axis and the value. Without a layer in
+    the base, the sweep runs the model's first layer."""
     name = spec.name or "sweep"
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"name: {name!r} must match {NAME_PATTERN.pattern} (letters, digits, _ . -)")
@@ -194,29 +198,37 @@ def expand(spec: SweepSpec, card: dict | None = None) -> Expansion:
     if n_points > MAX_POINTS:
         raise ConfigError(f"axes: {' x '.join(str(len(v)) for v in axes.values())} = {n_points} grid points, "
                           f"at most {MAX_POINTS}: split the sweep")
+    base_layer = dict(spec.base)
+    if model is not None and "layer" not in base_layer:
+        base_layer["layer"] = model.default_layer
     try:
-        base = build_config(spec.base)
+        base = build_config(base_layer)
     except ConfigError as exc:
         raise ConfigError(f"base: {exc}") from None
-    units = resolve_units(spec.units, base.layer, card)
-    _check(spec.base, [], units, "units")
+    units = resolve_units(spec.units, base.layer, model)
+    _check(base_layer, [], units, "units", model)
     layers = {axis: [parse_assignment(f"{axis}={json.dumps(v)}") for v in values] for axis, values in axes.items()}
     for axis, overrides in layers.items():  # one axis at a time first, so that an error names its axis
         for value, override in zip(axes[axis], overrides):
-            _check(spec.base, [override], units, f"axis {axis} = {json.dumps(value)}")
+            _check(base_layer, [override], units, f"axis {axis} = {json.dumps(value)}", model)
     points = []
     for combo in itertools.product(*(range(len(v)) for v in axes.values())):
         values = {axis: axes[axis][i] for axis, i in zip(axes, combo)}
         overrides = [layers[axis][i] for axis, i in zip(axes, combo)]
         where = "axes " + ", ".join(f"{a} = {json.dumps(v)}" for a, v in values.items())
-        points.append(Point(values, _check(spec.base, overrides, units, where)))
+        points.append(Point(values, _check(base_layer, overrides, units, where, model)))
     return Expansion(name=name, spec=spec, axes=axes, units=units, points=points)
 
 
-def _check(base: dict, overrides: list[dict], units: list[int], where: str) -> AMConfig:
+def _check(base: dict, overrides: list[dict], units: list[int], where: str, model=None) -> AMConfig:
+    from ..engine.model_check import ConfigMismatch, check_config
+
     try:
-        return build_config(base, *overrides, {"unit": units})
-    except ConfigError as exc:
+        config = build_config(base, *overrides, {"unit": units})
+        if model is not None:
+            check_config(config, model)
+        return config
+    except (ConfigError, ConfigMismatch) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 

@@ -118,10 +118,11 @@ class SweepStore:
 
     def summarise(self, expansion: Expansion) -> dict[str, np.ndarray]:
         """summary.csv and summary.json (one row per grid point, unit and sample) and grid.npz: each cell's
-        first-sample final input (`images`, points x units x 40 x 40) and final activation (`activation`,
-        NaN where the cell's run is not stored). Returns the grid arrays."""
+        first-sample final input (`images`, points x units x the input's shape) and final activation
+        (`activation`, NaN where the cell's run is not stored). Returns the grid arrays."""
         rows: list[dict] = []
-        thumbs = np.zeros((len(expansion.points), len(expansion.units), 40, 40), np.float32)
+        thumbs = None  # shaped by the first stored run: the model's input
+
         final = np.full((len(expansion.points), len(expansion.units)), np.nan, np.float32)
         for p, point in enumerate(expansion.points):
             for u, unit in enumerate(expansion.units):
@@ -129,6 +130,8 @@ class SweepStore:
                 if not self.has(rid):
                     continue
                 run = self.load(rid)
+                if thumbs is None:
+                    thumbs = np.zeros((len(expansion.points), len(expansion.units), *run.images.shape[1:]), np.float32)
                 thumbs[p, u] = run.images[0]
                 act = run.metrics["activation"]
                 final[p, u] = act[-1, 0]
@@ -149,6 +152,8 @@ class SweepStore:
         atomic_write_text(self.folder / "summary.csv", out.getvalue())
         clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
         atomic_write_text(self.folder / "summary.json", json.dumps({"columns": columns, "rows": clean}, indent=1) + "\n")
+        if thumbs is None:  # nothing stored yet: empty cells of the TDVAE's patch size
+            thumbs = np.zeros((len(expansion.points), len(expansion.units), 40, 40), np.float32)
         grid = {"images": thumbs, "activation": final}
         tmp = self.folder / "grid.tmp.npz"
         np.savez_compressed(tmp, **grid)

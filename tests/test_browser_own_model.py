@@ -1,0 +1,88 @@
+"""A model of the user's own in the real browser (as tests/test_browser.py): the digits CNN served with
+--model meiscope.examples.digits:build. The page offers only what a classifier has (no ELBO weight, no latent
+methods, no unit analysis), lists its class units by label, runs on its 8x8 inputs, pins and exports."""
+
+from pathlib import Path
+
+import pytest
+
+# the page's fixtures (browser, page: a fresh page on `server` below); the import skips without chromium
+from test_browser import ARTIFACTS, browser, download_zip, page, serving  # noqa: F401
+
+from meiscope.server.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEISCOPE_CACHE", str(cache))  # the example trains into this test's own cache
+        app = create_app("meiscope.examples.digits:build", runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=cache)
+        with serving(app) as url:
+            yield url
+
+
+def test_the_digits_cnn_in_the_page(page):
+    assert page.locator(".tile").count() == 10
+    assert page.locator(".tile").first.inner_text().startswith("u0 “0”")
+    assert "digits" in page.inner_text("#model-summary") and "1×8×8" in page.inner_text("#model-summary")
+    assert not page.locator("input[name='obj.elbo_weight']").is_visible()
+    methods = page.eval_on_selector_all("select[name='method'] option", "os => os.map(o => o.value)")
+    assert methods == ["pixel", "distribution", "transform", "transform_distribution"]
+    assert not page.locator("#analyse").is_visible()
+    page.wait_for_selector(".tile img", timeout=120_000)  # the atlas of the 10 class units
+    assert page.locator(".tile img").count() == 10
+
+    page.click(".tile[data-unit='3']")
+    assert page.inner_text("#unit-title") == "logits unit 3 “3”"
+    page.fill("input[name='steps']", "60")
+    page.click("#run")
+    page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
+    image = page.evaluate("document.getElementById('plot-input').data[0].z")
+    assert len(image) == 8 and len(image[0]) == 8
+    assert len(page.evaluate("document.getElementById('plot-curves').data")) == 3  # no ELBO curve
+    page.click("#pin")
+    page.select_option("#layer", "conv2")  # another readout layer: its 16 channels
+    page.wait_for_selector("#grid[aria-label='conv2 units']")
+    assert page.locator(".tile").count() == 16
+    page.click(".tile[data-unit='5']")
+    page.select_option("select[name='method']", "transform")
+    page.fill("input[name='transform.kernel_size']", "3")
+    page.fill("input[name='steps']", "30")
+    page.click("#run")
+    page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
+    page.click("#pin")
+    page.screenshot(path=ARTIFACTS / "own-model-digits.png")
+    names = download_zip(page, "#export", "own-model-export.zip")
+    assert sum(n.endswith("/config.json") for n in names) == 2 and "sheet.png" in names
+
+
+@pytest.fixture(scope="module")
+def colour_server(tmp_path_factory):
+    factory = str(Path(__file__).parent / "fixtures" / "colour_model.py") + ":build"
+    app = create_app(factory, runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=None)
+    with serving(app) as url:
+        yield url
+
+
+def test_colour_inputs_of_another_size(browser, colour_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(colour_server + "/")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert page.locator(".tile").count() == 4 and "3×24×32" in page.inner_text("#model-summary")
+    page.click(".tile[data-unit='2']")
+    page.fill("input[name='steps']", "20")
+    page.click("#run")
+    page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
+    trace = page.evaluate("(() => { const d = document.getElementById('plot-input').data[0];"
+                          " return {type: d.type, h: d.z.length, w: d.z[0].length, c: d.z[0][0].length}; })()")
+    assert trace == {"type": "image", "h": 24, "w": 32, "c": 3}
+    spectrum = page.evaluate("document.getElementById('plot-spectrum').data[0].z")
+    assert len(spectrum) == 24 and len(spectrum[0]) == 32
+    page.click("#pin")
+    assert page.locator("#pinned canvas").evaluate("c => [c.width, c.height]") == [32, 24]
+    page.screenshot(path=ARTIFACTS / "own-model-colour.png")
+    assert not errors, errors
+    page.close()
