@@ -10,7 +10,8 @@ import torch
 from meiscope import AMConfig, Run, run
 from meiscope.engine import regularisers as R
 from meiscope.engine.loop import _post_step
-from meiscope.engine.objectives import ObjectiveBank, unit
+from meiscope.engine.bank import ObjectiveBank
+from meiscope.engine.objectives import unit
 from meiscope.engine.optimizers import build_optimizer
 from meiscope.engine.parameterizations import Pixel
 from meiscope.engine.randomness import RowRandom
@@ -206,3 +207,21 @@ def test_frames_arrive_and_cancel_stops_the_run(shipped):
     assert frames[0].images.shape == (2, 40, 40) and len(frames[0].metrics["activation"]) == 2
     assert result.info["status"] == "cancelled" and result.info["steps_done"] == 11
     assert result.metrics["activation"].shape == (11, 2)
+
+
+def test_bfloat16_readouts_follow_float32_and_leave_the_model_alone(shipped):
+    """precision bfloat16 reads the units through a bfloat16 copy of the weights: the run lands where the float32
+    run does (docs/BENCHMARKS.md has the 200-step atlas numbers), and the model keeps its float32 weights."""
+    from meiscope.engine.precision import low_precision_copy
+
+    config = {"unit": [50, 101], "steps": 40, "pre": {"jitter": 2}, "grad": {"gamma": 1.0}, "elbo_every": 10}
+    full = run(shipped, AMConfig.model_validate(config))
+    low = run(shipped, AMConfig.model_validate({**config, "precision": "bfloat16"}))
+    assert all(p.dtype == torch.float32 for p in shipped.parameters())
+    assert low_precision_copy(shipped) is low_precision_copy(shipped)  # made once per model
+    assert next(low_precision_copy(shipped).parameters()).dtype == torch.bfloat16
+    for a, b in zip(full.images, low.images):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+    np.testing.assert_allclose(low.final_activation, full.final_activation, rtol=0.05)
+    assert not np.array_equal(low.images, full.images)  # it did run in another precision
+    assert np.isfinite(low.metrics["elbo"][::10]).all()  # the ELBO is still measured, in float32

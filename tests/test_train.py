@@ -97,3 +97,16 @@ def test_free_bits_keep_a_silent_unit_uncharged():
     assert float(training_loss(terms, 0.5, 0.2)) == pytest.approx(12.0 + 0.5 * 1.2)
     cfg = TrainConfig(steps=100, z2_free_bits=0.2, z2_free_bits_until=0.5)
     assert cfg.free_bits(0) == 0.2 and cfg.free_bits(25) == pytest.approx(0.1) and cfg.free_bits(60) == 0.0
+
+
+def test_bfloat16_training_raises_the_elbo_with_float32_sums(tmp_path, data_root):
+    """precision bfloat16: the nets' products under autocast, the ELBO's terms still float32."""
+    out = train(tiny_config(precision="bfloat16"), tmp_path / "bf16", progress=False)
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["heldout_elbo"]) > float(rows[0]["heldout_elbo"])
+    model = load_model(out)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the master weights stay float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = model.elbo_terms(torch.randn(4, 1600), generator=torch.Generator().manual_seed(0))
+    assert terms.log_lik.dtype == terms.kl_z1.dtype == terms.kl_z2_units.dtype == torch.float32

@@ -41,6 +41,7 @@ class TrainConfig:
     z2_free_bits_until: float = 1.0  # ... falling linearly to 0 at this fraction of the run
     freeze_decoder: bool = False  # keep W and its bias as they start (the recipe's inference stage)
     clip_norm: float = 1000.0
+    precision: str = "float32"  # or "bfloat16": the nets' products under autocast, the ELBO's sums in float32
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 500
@@ -216,7 +217,8 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
             beta, lr, floor = config.beta(step, wall), config.lr_at(step, wall), config.free_bits(step, wall)
             for group in opt.param_groups:
                 group["lr"] = lr
-            terms = model.elbo_terms(x, generator=noise)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
+                terms = model.elbo_terms(x, generator=noise)
             loss = training_loss(terms, beta, floor)
             opt.zero_grad(set_to_none=True)
             loss.backward()

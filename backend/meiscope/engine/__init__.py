@@ -1,8 +1,16 @@
-"""Activation maximisation: find the inputs that drive chosen units of the TDVAE."""
+"""Activation maximisation: find the inputs that drive chosen units of a model (imported on first use: the
+config and its options need no torch)."""
 
-from .config import METHODS, AMConfig
-from .loop import run
-from .objectives import Objective, Term, direction, unit
-from .result import Frame, Run
+from importlib import import_module
 
-__all__ = ["METHODS", "AMConfig", "Frame", "Objective", "Run", "Term", "direction", "run", "unit"]
+_EXPORTS = {"METHODS": ".config", "AMConfig": ".config", "Frame": ".result", "Run": ".result", "run": ".loop",
+            "Objective": ".objectives", "Term": ".objectives", "direction": ".objectives", "unit": ".objectives"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

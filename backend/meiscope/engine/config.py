@@ -121,7 +121,12 @@ class AMConfig(Section):
     samples: int = Field(1, ge=1, le=64, description="independent samples per unit (diversity acts among them)")
     seed: int = Field(0, ge=0, le=2_000_000_000, description="seed of every random choice")
     snapshot_every: int = Field(10, ge=1, le=100_000, description="keep the input (and send a frame) every k steps")
-    elbo_every: int = Field(1, ge=0, le=100_000, description="measure the ELBO every k steps (0: only when weighted)")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="precision of the model's readouts (a bfloat16 copy of the weights); the input, the "
+                               "optimiser and the ELBO stay float32 (docs/BENCHMARKS.md: where it pays)")
+    elbo_every: int = Field(20, ge=0, le=100_000, description="measure the ELBO every k steps: 10 points of a "
+                                                              "200-step curve (1: the whole curve; 0: only when "
+                                                              "weighted; the page measures it at its frames)")
     init: InitOptions = InitOptions()
     distribution: DistributionOptions = DistributionOptions()
     transform: TransformOptions = TransformOptions()

@@ -21,9 +21,10 @@ from . import regularisers as R
 from . import schedules
 from .config import AMConfig
 from .model_check import check_config
-from .objectives import ObjectiveBank
+from .bank import ObjectiveBank
 from .optimizers import build_optimizer, set_lr
 from .parameterizations import Latent, as_images, build
+from .precision import Reader
 from .randomness import RowRandom
 from .result import METRICS, Frame, Run
 
@@ -138,6 +139,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     started = time.perf_counter()
     device = model.device
     model.eval()
+    read = Reader(model, config.precision)
     objectives = config.objectives
     samples = config.samples
     bank = ObjectiveBank(objectives, {name: layer.units for name, layer in model.layers.items()}, device)
@@ -181,7 +183,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         x = param(rand)
         x_act = _pre(x, config, float(sched["grad.gamma"][step]), rand, draws)
         plain = x_act is x  # no R_pre and no gradient filter: what the model computed from x is shared
-        readouts = model.readouts(x_act, bank.needed)
+        readouts = read(x_act, bank.needed)
         shared = readouts.shared if plain else None
         activation = bank.activation(readouts, target_of_image)
 

@@ -7,10 +7,12 @@ error names the field and the allowed range.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Constant(BaseModel):
@@ -72,6 +74,8 @@ def is_zero(value: Schedule) -> bool:
 
 def values(value: Schedule, steps: int, rng: np.random.Generator) -> np.ndarray:
     """The schedule's value at each of `steps` steps, float64 array of shape (steps,)."""
+    import numpy as np  # here, not at import: the CLI validates configs without numpy's import time
+
     if isinstance(value, (int, float)):
         return np.full(steps, float(value))
     if isinstance(value, Constant):

@@ -256,20 +256,22 @@ class TDVAE(Explorable):
             h = self.enc_a(xf)
         mu2, s2 = self.z2_posterior_from_h(h)
         if noise is None:  # the same draws, in the same order, as sampling z2 and then z1
-            kw = {"generator": generator, "device": mu2.device, "dtype": mu2.dtype}
+            kw = {"generator": generator, "device": mu2.device, "dtype": torch.float32}
             noise = (torch.randn(mu2.shape, **kw), torch.rand((len(mu2), self.z1_dim), **kw) - 0.5)
         z2 = mu2 + s2 * noise[0]
         mu1, b1 = self.z1_posterior_from_h(h, z2)
         pmu1, pb1 = self.z1_prior(z2)
         z1 = laplace_from_uniform(mu1, b1, noise[1])
         x_mean = self.decoder(z1)
+        # the sums in float32 also under bfloat16 autocast (training with precision bfloat16): no-ops otherwise
         log_lik = (
-            -0.5 * ((xf - x_mean) / OBS_STD).square().sum(-1) - self.x_dim * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))
+            -0.5 * ((xf.float() - x_mean.float()) / OBS_STD).square().sum(-1)
+            - self.x_dim * (math.log(OBS_STD) + 0.5 * math.log(2 * math.pi))
         )
         return ELBOTerms(
             log_lik=log_lik,
-            kl_z1=kl_laplace(mu1, b1, pmu1, pb1).sum(-1),
-            kl_z2_units=kl_normal_std_normal(mu2, s2),
+            kl_z1=kl_laplace(mu1.float(), b1.float(), pmu1.float(), pb1.float()).sum(-1),
+            kl_z2_units=kl_normal_std_normal(mu2.float(), s2.float()),
         )
 
     def elbo(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
