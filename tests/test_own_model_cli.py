@@ -44,7 +44,7 @@ def test_am_runs_the_class_units_and_the_run_exports(tmp_path):
     with zipfile.ZipFile(tmp_path / "figures.zip") as zf:
         names = zf.namelist()
         readme = zf.read("README.txt").decode()
-    assert "am/figures/inputs.pdf" in names and "sheet.svg" in names
+    assert "u0-9-pixel-am/figures/inputs.pdf" in names and "sheet.svg" in names
     assert "digits-cnn, meiscope.examples.digits:build, sha256 " in readme
 
 

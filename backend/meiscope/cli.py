@@ -105,6 +105,8 @@ def train(
     beta_start: float = typer.Option(0.1, min=0.0, max=1.0, help="Initial weight of the z2 KL."),
     beta_warmup_frac: float = typer.Option(0.4, min=0.0, max=1.0, help="Fraction of steps to warm beta up to 1."),
     clip_norm: float = typer.Option(1000.0, min=1e-3, help="Gradient-norm clip."),
+    precision: str = typer.Option("float32", help="float32, or bfloat16: the nets' products under autocast, the "
+                                  "ELBO's sums in float32 (docs/BENCHMARKS.md: slower on CPUs without fast bfloat16)."),
     seed: int = typer.Option(0, min=0, help="Seed of initialisation and batches."),
     device: str = typer.Option("auto", help="auto (CUDA with TF32 when present, else CPU), cpu, cuda, cuda:N."),
     max_minutes: Optional[float] = typer.Option(None, min=0.1, help="Stop with a checkpoint after this wall time."),
@@ -127,6 +129,8 @@ def train(
     from .train import train as run_training
 
     check_device(device)
+    if precision not in ("float32", "bfloat16"):
+        fail(f"--precision must be float32 or bfloat16, got {precision!r}")
     if init_from is not None and init_dictionary is not None:
         fail("--init-from and --init-dictionary are two different starts: give one")
     if init_dictionary is not None and not (init_dictionary / "dictionary.json").is_file():
@@ -134,7 +138,7 @@ def train(
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
                          beta_start=beta_start, beta_warmup_frac=beta_warmup_frac, z2_free_bits=z2_free_bits,
                          z2_free_bits_until=z2_free_bits_until, freeze_decoder=freeze_decoder,
-                         clip_norm=clip_norm, seed=seed, device=device, max_minutes=max_minutes,
+                         clip_norm=clip_norm, precision=precision, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
                          init_dictionary=None if init_dictionary is None else str(init_dictionary),
                          data=PatchSetParams(n_train=n_train))
@@ -369,6 +373,9 @@ def _check_writable(folder: Path, option: str) -> None:
     """A folder the server will write to: made now, so that a read-only or full disk is one clear line."""
     import tempfile
 
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        fail(f"{option}: {blocking} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder) as f:
@@ -389,6 +396,9 @@ def export(
     from .engine import Run
     from .export import write_export
 
+    if out.is_dir():
+        fail(f"--out {out} is a folder: give the zip's file name, e.g. --out {out / 'figures.zip'}")
+    _check_writable(out.parent, "--out")
     if len(run_dirs) == 1 and (run_dirs[0] / "sweep.json").is_file():
         from .sweep.export import export_sweep
         from .sweep.store import SweepStore
@@ -603,16 +613,20 @@ def _unit_set(model, layer: str, name: str) -> list[int]:
 
 def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, unit_set: Optional[str], sets: list[str],
                   out: Path, model_spec: Optional[str], device: str, figures: bool) -> None:
-    from .engine import run
-    from .engine.model_check import ConfigMismatch, check_config
     from .engine.options import ConfigError, build_config, parse_assignment, read_config_file
 
-    try:  # checked before the model loads, so that a typo costs no wait
+    try:  # checked before torch and the model load, so that a typo costs no wait
         file_layer = read_config_file(config_file) if config_file else {}
         assignments = [parse_assignment(s) for s in sets]
         config = build_config(defaults, file_layer, flags, *assignments)
     except ConfigError as exc:
         fail(str(exc))
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder")
+    _check_writable(out.parent, "--out")
+    from .engine.loop import run
+    from .engine.model_check import ConfigMismatch, check_config
+
     model = _load_model(model_spec, device)
     layer_given = any("layer" in part for part in (file_layer, flags, *assignments))
     changes = {} if layer_given else {"layer": model.default_layer}  # the model's own first layer
@@ -687,7 +701,8 @@ def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: d
 
 
 _add_am_command("am", "0", Path("runs/am"), {},
-                "Find the preferred input of one unit or a list of units (a list is one batched run).")
+                "Find the preferred input of one unit or a list of units (a list is one batched run).\n\n"
+                "Every method and option, what it does and when to use it: docs/METHODS.md; the model: docs/MODEL.md.")
 _add_am_command("atlas", "all", Path("runs/atlas"), ATLAS,
                 "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1, "
                 "ELBO measured every 10 steps).")
@@ -718,6 +733,8 @@ def sweep(
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not chosen or not set(chosen) <= {"png", "svg", "pdf"}:
         fail(f"--formats takes png, svg and pdf, got {formats!r}")
+    if not dry_run:
+        _check_writable(out, "--out")
     loaded = _load_model(model, device if ray is None else "cpu")
     try:
         expansion = expand(read_spec(spec), loaded)

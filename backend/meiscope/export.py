@@ -15,6 +15,7 @@ from pathlib import Path
 from .atomic import clean_leftovers_once, partial_prefix
 from .engine.figures import write_figures, write_sheet
 from .engine.result import METRICS, Run
+from .labels import differing_fields, flat_config, folder_names, model_name, relevant, run_labels, value_text
 from .plotting import FIGURE_LOCK
 
 FORMATS = ("png", "svg", "pdf")
@@ -22,16 +23,23 @@ FORMATS = ("png", "svg", "pdf")
 README = """meiscope figure set
 ===================
 
-{n} run(s). For each run, a folder named after it holds:
+{n} run(s). For each run, a folder named by its unit(s), method and id holds:
   config.json    the AMConfig that made the run; `meiscope am --config config.json` replays it
   run.json       rows (unit, sample), status, wall time, device
   arrays.npz     images, best_images, snapshots, metric_* (steps x rows), array_* (kernels, sigma, ...)
   metrics.csv    one line per step and row: activation, runner_up, runner_up_unit, elbo, objective
   figures/       inputs, best inputs, amplitude spectra, kernels (transform methods), sigma (distribution
-                 methods) and metric curves, each as .png, .svg and .pdf
+                 methods) and metric curves, each as .png (300 dpi), .svg and .pdf (vector)
 sheet.png/.svg/.pdf  the final inputs of all runs side by side.
 
-Runs: {names}
+Scales: inputs and kernels are on a grey scale centred on 0 (grey = 0) with a colour bar; where the tiles'
+ranges differ by more than a factor 2, each tile is scaled to its own range, written above it as ±r, and
+the colour bar reads in fractions of it. Spectra are log10 amplitudes on axes in cycles/pixel, DC at the
+centre. Metric curves: activation per step, ELBO in nats.
+
+Runs, labelled in the figures by their target, method and the config fields that differ between them:
+{table}
+
 Models (name, where from, sha256 of the weights or their manifest) and software:
 {models}
 """
@@ -49,6 +57,26 @@ def _models(runs: dict[str, Run]) -> str:
     return "\n".join(lines)
 
 
+def _columns(lines: list[list[str]]) -> str:
+    widths = [max(len(line[k]) for line in lines) for k in range(len(lines[0]))]
+    return "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def runs_table(runs: dict[str, Run], folders: dict[str, str], labels: dict[str, str]) -> str:
+    """Each run's folder and label, then a table of the config fields that differ between the runs, a line
+    per run ('-' where a field does not apply to the run's method)."""
+    text = _columns([[folders[name], labels[name]] for name in runs])
+    fields = [f for f in differing_fields(runs) if f != "objective"]
+    if not fields:
+        return text + "\n\nNo config field differs between them." if len(runs) > 1 else text
+    rows = [["folder", *fields]]
+    for name, run in runs.items():
+        flat = flat_config(run.config)
+        rows.append([folders[name], *(model_name(run) if f == "model" else value_text(flat.get(f))
+                                      if relevant(f, run.config) else "-" for f in fields)])
+    return f"{text}\n\nThe config fields that differ between them:\n{_columns(rows)}"
+
+
 def metrics_csv(run: Run) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -64,24 +92,28 @@ def metrics_csv(run: Run) -> str:
 
 
 def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str, ...] = FORMATS,
-                 extra: dict[str, Path] | None = None, readme_note: str = "") -> Path:
-    """Write the figure set of `runs` (name -> Run) to zip_path; `extra` (name in the zip -> a file or a
+                 extra: dict[str, Path] | None = None, readme_note: str = "", name_folders: bool = True) -> Path:
+    """Write the figure set of `runs` (name -> Run, the name an id) to zip_path, a folder per run named by
+    unit, method and id (name_folders=False: by the name alone); `extra` (name in the zip -> a file or a
     folder) adds files such as a sweep's summary and sheets, which `readme_note` describes."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
+    labels = run_labels(runs)
+    folders = folder_names(runs) if name_folders else {name: name for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, run in runs.items():
-            folder = root / name
+            folder = root / folders[name]
             run.save(folder)
             (folder / "metrics.csv").write_text(metrics_csv(run))
             with FIGURE_LOCK:
-                write_figures(run, folder / "figures", formats)
+                write_figures(run, folder / "figures", formats, label=labels[name])
         with FIGURE_LOCK:
-            write_sheet(list(runs.items()), root / "sheet.png", formats)
+            write_sheet(list(runs.items()), root / "sheet.png", formats, labels=labels)
         for name, source in (extra or {}).items():
             (shutil.copytree if Path(source).is_dir() else shutil.copyfile)(source, root / name)
-        (root / "README.txt").write_text(README.format(n=len(runs), names=", ".join(runs), models=_models(runs)) + readme_note)
+        readme = README.format(n=len(runs), table=runs_table(runs, folders, labels), models=_models(runs))
+        (root / "README.txt").write_text(readme + readme_note, encoding="utf-8")
         clean_leftovers_once(zip_path.parent)
         fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)
         os.close(fd)

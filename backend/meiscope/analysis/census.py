@@ -27,7 +27,7 @@ def z2_statistics(model: TDVAE, patches: np.ndarray | torch.Tensor, batch: int =
 
 
 def unit_census(stats: dict[str, np.ndarray]) -> list[dict]:
-    """One record per z2 unit, status 'active' or 'collapsed' by the SPEC's 0.01-nat rule."""
+    """One record per z2 unit, status 'active' or 'collapsed': active when its mean KL on data is at least 0.01 nats."""
     return [
         {
             "unit": i,

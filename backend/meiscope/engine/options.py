@@ -98,13 +98,54 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+# the names pydantic gives the branches of a union in an error's location, and what each branch accepts
+_BRANCHES = {"float": "a number", "int": "an integer", "list[int]": "a list of integers",
+             "tagged-union": "a schedule ({\"kind\": \"linear\", \"start\": a, \"end\": b}, ...)"}
+
+
+def _branch(part) -> str | None:
+    part = str(part)
+    return next((b for b in _BRANCHES if part == b or part.startswith(b + "[")), None)
+
+
+def _split(loc: tuple) -> tuple[str, str | None, str]:
+    """(the field, the union branch the error arose in, the place inside that branch) of an error location."""
+    for k, part in enumerate(loc):
+        if str(part).startswith("function-after"):
+            return _split(loc[:k] + loc[k + 1:])
+        branch = _branch(part)
+        if branch:
+            rest = loc[k + 1:]
+            if branch == "tagged-union" and rest:  # the tag ('linear') names the schedule the input chose
+                rest = rest[1:]
+            return ".".join(map(str, loc[:k])), branch, ".".join(map(str, rest))
+    return ".".join(map(str, loc)), None, ""
+
+
+def _chosen(errors: list[dict]) -> dict | None:
+    """Of the errors of a union's branches, the branch the input meant (a dict: a schedule; a list: a list),
+    or None when it fits none of them."""
+    value = errors[0].get("input")
+    meant = "tagged-union" if isinstance(value, dict) else "list[int]" if isinstance(value, list) else None
+    return next((e for e in errors if e["branch"] == meant), None)
+
+
 def describe_error(exc: ValidationError) -> str:
-    """One line per problem: 'grad.gamma: must lie in [0, 4], got 9'."""
-    parts = []
+    """One part per field, joined in one line: 'grad.gamma: must lie in [0, 4], got 9'. A field that takes
+    one of several kinds (a number or a schedule) gets one message, not one per kind."""
+    fields: dict[str, list[dict]] = {}
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "float", "tagged-union")))
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc or 'config'}: {msg}")
+        field, branch, inner = _split(err["loc"])
+        fields.setdefault(field, []).append({**err, "branch": branch, "inner": inner})
+    parts = []
+    for field, errors in fields.items():
+        err = errors[0] if len(errors) == 1 else _chosen(errors)
+        if err is None:
+            kinds = " or ".join(dict.fromkeys(_BRANCHES[e["branch"]] for e in errors if e["branch"]))
+            parts.append(f"{field or 'config'}: must be {kinds}, got {json.dumps(errors[0].get('input'))}")
+            continue
+        where = ".".join(p for p in (field, err["inner"]) if p)
+        parts.append(f"{where or 'config'}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

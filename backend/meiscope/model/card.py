@@ -14,6 +14,9 @@ from .checkpoint import CARD_JSON, atomic_write_text
 from .tdvae import TDVAE
 
 CARD_MD = "MODEL_CARD.md"
+# cards are released into models/NAME/: the links lead from there to the repository's docs
+DOCS_LINE = ("What the model computes: [docs/MODEL.md](../../docs/MODEL.md). How meiscope finds a unit's preferred "
+             "inputs (every method and option) and checks them: [docs/METHODS.md](../../docs/METHODS.md).")
 
 
 def read_card(folder: Path) -> dict:
@@ -256,6 +259,8 @@ def render_markdown(card: dict) -> str:
         "",
         *([f"> **{interim}**", ""] if interim else []),
         *_intro_lines(card),
+        "",
+        DOCS_LINE,
         "",
         "## Targets",
         "",

@@ -11,12 +11,13 @@ from ..export import FORMATS, write_export
 from .store import SweepStore, join_units
 
 NOTE = """
-This is the sweep {name}: its folders are the grid points (one batched run over the units each; a unit
-whose run was not stored is left out). Also:
+This is the sweep {name}: its folders are the grid points, named by their index and axis values (one
+batched run over the units each; a unit whose run was not stored is left out). Also:
   sweep.json     the spec and its expansion (axes, units, the run id of every cell)
   summary.csv    one row per grid point, unit and sample: axis values, final/best activation, ELBO,
   summary.json   runner-up, wall time, run id (also in summary.json)
-  sheets/        grid sheets: rows of units, columns of one axis (the other axes at their first value)
+  sheets/        grid sheets: rows of units, columns of one axis (the other axes at their first value); each
+                 row on its own grey scale centred on 0, its range ±r written under the unit
 """
 
 
@@ -42,5 +43,6 @@ def export_sweep(store: SweepStore, zip_path: Path, formats: tuple[str, ...] = F
         raise FileNotFoundError(f"sweep {store.folder.name} has no stored runs to export")
     extra = {name: store.folder / name for name in ("sweep.json", "summary.csv", "summary.json", "sheets")
              if (store.folder / name).exists()}
-    return write_export(runs, zip_path, formats, extra=extra, readme_note=NOTE.format(name=store.folder.name))
+    return write_export(runs, zip_path, formats, extra=extra, readme_note=NOTE.format(name=store.folder.name),
+                        name_folders=False)
 

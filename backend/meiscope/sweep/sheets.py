@@ -1,5 +1,6 @@
 """Grid sheets laid out like the thesis' figures: rows of units, columns of one axis' values, each cell the
-unit's preferred input (first sample, symmetric grey scale) with its final activation.
+unit's preferred input (first sample) with its final activation. Each row (a unit) is on its own grey scale
+centred on 0, its range written under the unit: the sheet compares the axis' values for one unit at a time.
 
 With several axes, each axis gets its own sheet with the other axes at their first value. Sheets of more
 than UNITS_PER_PAGE units are split into pages (<axis>-1, <axis>-2, ...).
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.figures import _save
-from ..plotting import FIGURE_LOCK, image_grid, plt
+from ..labels import short_name
+from ..plotting import FIGURE_LOCK, number, save_figure
+from ..tiles import Cell, Row, Scale, tile_figure
 from .spec import Expansion
 
 UNITS_PER_PAGE = 40
@@ -59,22 +61,23 @@ def write_sheets(expansion: Expansion, grid: dict[str, np.ndarray], folder: Path
 def _sheet(expansion: Expansion, grid: dict[str, np.ndarray], axis: str | None, columns: list[int],
            units: list[int], path: Path, formats: tuple[str, ...]) -> list[str]:
     first = expansion.units.index(units[0])
-    rows = range(first, first + len(units))
-    width = max(3.6, 1.05 * len(columns) + 0.9)
-    fig, axes = plt.subplots(len(units), len(columns), figsize=(width, 1.05 * len(units) + 1.0), squeeze=False)
-    # the value alone heads a column (the axis is named once, in the title): long names would overlap
-    heads = [f"{_label(expansion.points[p].values[axis])}\n" if axis else "" for p in columns]
-    images, titles = [], []
-    for i, u in enumerate(rows):
-        for j, p in enumerate(columns):
+    # each column is headed by its value, with the axis' short name (the title names it in full)
+    heads = [f"{short_name(axis)} = {_label(expansion.points[p].values[axis])}" for p in columns] if axis else None
+    rows = []
+    for u, unit in zip(range(first, first + len(units)), units):
+        cells = []
+        for p in columns:
             a = grid["activation"][p, u]
-            images.append(grid["images"][p, u])
-            titles.append((heads[j] if i == 0 else "") + ("not run" if not np.isfinite(a) else f"{a:.3g}"))
-    image_grid(axes, images, titles)
-    for i, unit in enumerate(units):  # row heads: the unit
-        axes[i, 0].annotate(f"u{unit}", (-0.12, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=7)
+            cells.append(Cell(None, "not run") if not np.isfinite(a) else Cell(_tile(grid["images"][p, u]), number(a)))
+        rows.append(Row(cells, head=f"u{unit}"))
     fixed = ", ".join(f"{a} = {_label(v[0])}" for a, v in expansion.axes.items() if a != axis)
-    fig.suptitle(f"{expansion.name}: rows units, columns {axis or 'the base config'}\n" + (f"({fixed}) " if fixed else "")
-                 + "cell: final input, final activation", fontsize=7)
-    fig.tight_layout(rect=(0.06, 0, 1, 1 - 0.5 / fig.get_figheight()))
-    return _save(fig, path, formats)
+    title = (f"{expansion.name}: rows are units, columns " + (f"values of {axis}" if axis else "the base config")
+             + (f" ({fixed})" if fixed else ""))
+    fig = tile_figure(rows, title, Scale("centred", "input value (0: grey)", by="row", merge=False), col_heads=heads,
+                      caption="Each cell: the unit's final input (first sample), its final activation above it")
+    return save_figure(fig, path, formats)
+
+
+def _tile(image: np.ndarray) -> np.ndarray:
+    """(H, W), or (C, H, W) for several channels."""
+    return image[0] if image.ndim == 3 and image.shape[0] == 1 else image
