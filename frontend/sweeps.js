@@ -1,7 +1,9 @@
 // meiscope dashboard: the sweeps view. A stored sweep as a grid sheet (rows of units, columns of one axis,
 // the other axes fixed by selects); a click on a cell opens that run in the unit view.
 
-import { drawCanvas, openStoredRun, unpack } from "./app.js";
+import { openStoredRun } from "./app.js";
+import { drawCanvas } from "./plots.js";
+import { unpack } from "./unpack.js";
 
 const $ = (sel) => document.querySelector(sel);
 const sweeps = { list: [], grid: null, images: null };
@@ -20,8 +22,11 @@ async function loadList() {
   sweeps.list = await (await fetch("/api/sweeps")).json();
   const select = $("#sweep-select"), current = select.value;
   select.replaceChildren(...sweeps.list.map((s) => new Option(`${s.name} (${s.stored}/${s.runs} runs)`, s.name)));
+  $("#sweep-export").disabled = true;  // until a sweep's grid is shown
   if (!sweeps.list.length) {
-    $("#sweep-summary").textContent = "no stored sweeps: run `meiscope sweep SPEC.yaml` first";
+    $("#sweep-summary").textContent = "no stored sweeps (nothing to export): run `meiscope sweep SPEC.yaml` first";
+    $("#sweep-columns").replaceChildren();
+    $("#sweep-fixed").replaceChildren();
     $("#sweep-grid").replaceChildren();
     return;
   }
@@ -34,6 +39,8 @@ async function loadSweep(name) {
   if (!response.ok) {
     $("#sweep-summary").textContent = (await response.json()).detail;
     $("#sweep-grid").replaceChildren();
+    $("#sweep-export").disabled = true;
+    sweeps.grid = null;
     return;
   }
   const grid = await response.json();
@@ -41,8 +48,7 @@ async function loadSweep(name) {
   sweeps.images = unpack(grid.images);  // points x units x 40 x 40
   const axes = Object.keys(grid.axes);
   $("#sweep-columns").replaceChildren(...(axes.length ? axes : ["(none)"]).map((a) => new Option(a, a)));
-  $("#sweep-export").href = `/api/sweeps/${encodeURIComponent(name)}/export`;
-  $("#sweep-export").download = `meiscope-sweep-${name}.zip`;
+  $("#sweep-export").disabled = false;
   $("#sweep-summary").textContent = `${grid.units.length} units x ${grid.points.length} configs`;
   renderFixed();
 }
@@ -118,9 +124,21 @@ async function openCell(name, runId) {
   const response = await fetch(`/api/sweeps/${encodeURIComponent(name)}/runs/${runId}`);
   if (!response.ok) { $("#sweep-summary").textContent = (await response.json()).detail; return; }
   showSweeps(false);
-  openStoredRun(await response.json());
+  openStoredRun(await response.json(), name);
+}
+
+// the shown sweep's figure set (the button is disabled while no sweep is shown)
+function exportSweep() {
+  if (!sweeps.grid) return;
+  const name = sweeps.grid.name;
+  const link = Object.assign(document.createElement("a"), { href: `/api/sweeps/${encodeURIComponent(name)}/export`,
+    download: `meiscope-sweep-${name}.zip` });
+  document.body.append(link);
+  link.click();
+  link.remove();
 }
 
 $("#sweeps-toggle").addEventListener("click", () => showSweeps($("#sweeps-view").hidden));
 $("#sweep-select").addEventListener("input", (e) => loadSweep(e.target.value));
 $("#sweep-columns").addEventListener("input", renderFixed);
+$("#sweep-export").addEventListener("click", exportSweep);

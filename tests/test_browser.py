@@ -25,6 +25,122 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+# Things a reader reads (controls, their labels' text, headings, Plotly's titles, ticks and legends) and
+# plot areas, inside REGIONS: every pair of visible ones whose boxes intersect by more than 2 px, except an
+# element and what it contains. A plot's labels are also checked against its data areas (an axis title over a
+# neighbouring subplot's curves).
+OVERLAP_JS = """(regions) => {
+  const atoms = [];
+  const shown = (r) => r.width > 0.5 && r.height > 0.5;
+  const hidden = (el) => { for (let e = el; e; e = e.parentElement) { const s = getComputedStyle(e);
+    if (s.display === "none" || s.visibility === "hidden") return true; } return false; };
+  const describe = (node) => {
+    const el = node.nodeType === 3 ? node.parentElement : node, plot = el.closest(".js-plotly-plot");
+    const text = (node.nodeType === 3 ? node.textContent : (el.getAttribute("aria-label") || el.name || el.id ||
+      el.textContent || "")).trim().slice(0, 40);
+    const cls = el.getAttribute("class") ? "." + String(el.getAttribute("class")).split(" ")[0] : "";
+    return `${plot ? plot.id + ":" : ""}${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${cls} "${text}"`;
+  };
+  // the part of a box that shows: cut by every scrolling (or clipping) ancestor; what scrolled away is not seen
+  const clip = (el, r) => {
+    let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.overflowX === "visible" && s.overflowY === "visible") continue;
+      const c = e.getBoundingClientRect();
+      [left, top, right, bottom] = [Math.max(left, c.left), Math.max(top, c.top), Math.min(right, c.right), Math.min(bottom, c.bottom)];
+    }
+    return { left, top, right, bottom, width: right - left, height: bottom - top };
+  };
+  const push = (node, r, area = false) => {
+    const c = clip(node.nodeType === 3 ? node.parentElement : node, r);
+    if (shown(c)) atoms.push({ node, r: c, area });
+  };
+  const seen = new Set();
+  for (const root of document.querySelectorAll(regions)) {
+    if (hidden(root)) continue;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+    for (let node = walker.currentNode; node; node = walker.nextNode()) {
+      if (node.nodeType === 3) {
+        const parent = node.parentElement;
+        if (!node.textContent.trim() || parent.closest("button, select, option, style, script") || hidden(parent)) continue;
+        const svgText = parent.closest("text");
+        if (svgText) {  // an SVG label: its whole box, once
+          const r = svgText.getBoundingClientRect();
+          if (!seen.has(svgText) && shown(r)) push(svgText, r);
+          seen.add(svgText);
+          continue;
+        }
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        for (const r of range.getClientRects()) if (shown(r)) push(node, r);
+      } else if (node.matches("input, select, button, progress") && !seen.has(node)) {
+        seen.add(node);
+        const r = node.getBoundingClientRect();
+        if (shown(r) && !hidden(node)) push(node, r);
+      }
+    }
+  }
+  for (const area of document.querySelectorAll(".js-plotly-plot rect.nsewdrag")) {
+    const r = area.getBoundingClientRect();
+    if (shown(r) && !hidden(area)) push(area, r, true);
+  }
+  const found = new Set();
+  for (let i = 0; i < atoms.length; i++) {
+    for (let j = i + 1; j < atoms.length; j++) {
+      const a = atoms[i], b = atoms[j];
+      if (a.node.contains(b.node) || b.node.contains(a.node)) continue;
+      if (a.area || b.area) {  // a data area against the SVG labels of its own plot only
+        const area = a.area ? a : b, other = a.area ? b : a;
+        if (other.area || !(other.node instanceof SVGElement) || !area.node.closest(".js-plotly-plot").contains(other.node)) continue;
+      }
+      const w = Math.min(a.r.right, b.r.right) - Math.max(a.r.left, b.r.left);
+      const h = Math.min(a.r.bottom, b.r.bottom) - Math.max(a.r.top, b.r.top);
+      if (w > 2 && h > 2) found.add(`${describe(a.node)} x ${describe(b.node)} (${w.toFixed(0)}x${h.toFixed(0)} px)`);
+    }
+  }
+  return {atoms: atoms.length, overlaps: [...found]};
+}"""
+LABELLED = ("header, .browser-controls, #grid-legend, #grid-empty, .unit-head, #controls, .actions, .panel h3, .signals, "
+            ".scalebar, .js-plotly-plot, #analysis, #compare, .sweep-controls, #sweep-grid tr:first-child")
+
+
+def overlaps(page, regions: str = LABELLED) -> list[str]:
+    """Overlapping labelled things on the page as it is laid out (the sticky action bar taken in its place:
+    floating over what scrolls beneath it is its job)."""
+    style = page.add_style_tag(content=".actions { position: static !important; }")
+    try:
+        result = page.evaluate(OVERLAP_JS, regions)
+    finally:
+        style.evaluate("s => s.remove()")
+    assert result["atoms"] > 10, "the overlap check found almost nothing to check"
+    return result["overlaps"]
+
+
+class Watch:
+    """Console errors, page errors, failed requests and responses >= 400 of a page, except responses whose URL
+    contains one of `expected` (what a test provokes on purpose) and the console's reports of those."""
+
+    def __init__(self, page, expected: tuple[str, ...] = ()) -> None:
+        self.problems: list[str] = []
+        self.expected = list(expected)
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("console", self._console)
+        page.on("requestfailed", lambda r: self._request(r.url, f"request failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self._request(r.url, f"response {r.status}: {r.url}"))
+
+    def _allowed(self, url: str) -> bool:
+        return any(e in url for e in self.expected)
+
+    def _request(self, url: str, problem: str) -> None:
+        if not self._allowed(url):
+            self.problems.append(problem)
+
+    def _console(self, message) -> None:
+        if message.type == "error" and not self._allowed(message.location.get("url", "") + " " + message.text):
+            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,13 +181,12 @@ def browser():
 def page(browser, server):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    watch = Watch(page)  # no page error, console error or failed request in any test of the page
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     yield page
-    assert not errors, errors
     page.close()
+    assert not watch.problems, watch.problems
 
 
 def download_zip(page, selector: str, name: str) -> list[str]:
@@ -112,7 +227,7 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     assert page.inner_text("#unit-title") == f"z2 unit {second}"
 
     page.click(".tile[data-unit='50']")
-    _set_range(page, "pre.jitter", 2)
+    _set_range(page, "pre.jitter", 3)  # the default preset has jitter 2
     page.fill("input[name='steps']", "150")
     page.click("#run")
     _wait_status(page, "completed")
@@ -127,8 +242,9 @@ def test_browse_pick_a_unit_run_and_see_it_live(page, server):
     page.reload()  # the URL restores the unit and the config
     page.wait_for_selector("body[data-ready=true]")
     assert page.inner_text("#unit-title") == "z2 unit 50"
-    assert page.input_value("input[name='pre.jitter']") == "2"
+    assert page.input_value("input[name='pre.jitter']") == "3"
     assert page.input_value("input[name='steps']") == "150"
+    assert page.input_value("#preset") == ""  # no preset has jitter 3: the menu says "custom"
 
 
 def test_stop_rerun_pin_two_runs_and_errors(page):
@@ -178,16 +294,35 @@ def test_atlas_thumbnails_fill_the_grid(page):
     page.select_option("#sort", "activation")
     first = page.locator(".tile").first.inner_text()
     assert first.startswith("u")
+    # the number under each tile is explained: a line above the grid, and each tile's tooltip
+    assert page.inner_text("#grid-legend").startswith("number: final atlas activation (200 steps")
+    number = first.split()[-1]
+    assert f"{number}: final atlas activation" in page.locator(".tile").first.get_attribute("title")
     page.screenshot(path=ARTIFACTS / "atlas.png")
+
+
+def _run_button_in_view(page) -> bool:
+    return page.evaluate("(() => { const r = document.getElementById('run').getBoundingClientRect();"
+                         " return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0; })()")
 
 
 def test_analyse_a_unit_shows_every_view(page):
     page.click(".tile[data-unit='101']")
     page.click("#analyse")
-    page.wait_for_selector("#analysis-panels .card", timeout=120_000)
-    titles = page.locator("#analysis-panels .card div").all_inner_texts()
+    # while it works: progress beside the button and above the panels, the Run button where it was
+    assert page.locator("#analysis-progress").is_visible()
+    assert page.inner_text("#analyse-status").startswith("analysing unit 101")
+    assert page.locator("#analyse").is_disabled() and _run_button_in_view(page)
+    page.wait_for_selector("#analysis-panels .card", timeout=300_000)
+    titles = page.locator("#analysis-panels .panel-title").all_inner_texts()
     assert {"STA", "one-hot, prior mean", "best Gabor (optimised)", "occlusion map"} <= set(titles)
     assert "vs STA r =" in page.inner_text("#analysis-summary")
+    assert _run_button_in_view(page) and page.locator("#analysis-progress").is_hidden()
+    # every panel says what its grey levels mean: a colour bar from its minimum to its maximum
+    bars = page.eval_on_selector_all("#analysis-panels .card", "cs => cs.map(c => [...c.querySelectorAll('.scalebar span')]"
+                                     ".map(s => Number(s.textContent)))")
+    assert len(bars) == len(titles) and all(len(b) == 2 and b[0] <= b[1] for b in bars)
+    page.locator("#analysis").scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "analysis.png")
 
 

@@ -40,7 +40,12 @@ def test_the_digits_cnn_in_the_page(page):
     page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
     image = page.evaluate("document.getElementById('plot-input').data[0].z")
     assert len(image) == 8 and len(image[0]) == 8
-    assert len(page.evaluate("document.getElementById('plot-curves').data")) == 3  # no ELBO curve
+    assert len(page.evaluate("document.getElementById('plot-curves').data")) == 2  # activation and runner-up
+    assert not page.locator("#plot-elbo").is_visible()  # no ELBO curve, no ELBO badge, no held-out line
+    assert page.locator("#input-signals .badge[data-signal='elbo']").count() == 0
+    p999 = page.evaluate("fetch('/api/units').then(r => r.json()).then(us => us[3].act_p999)")  # its census
+    assert page.evaluate("document.getElementById('plot-curves').layout.shapes[0].y0") == p999
+    assert "× the data's 99.9th pct" in page.inner_text("#input-signals .badge[data-signal='activation']")
     page.click("#pin")
     page.select_option("#layer", "conv2")  # another readout layer: its 16 channels
     page.wait_for_selector("#grid[aria-label='conv2 units']")
@@ -81,6 +86,8 @@ def test_colour_inputs_of_another_size(browser, colour_server):
     assert trace == {"type": "image", "h": 24, "w": 32, "c": 3}
     spectrum = page.evaluate("document.getElementById('plot-spectrum').data[0].z")
     assert len(spectrum) == 24 and len(spectrum[0]) == 32
+    assert page.locator("#input-signals").is_hidden()  # no census, no ELBO: no badge
+    assert page.evaluate("document.getElementById('plot-curves').layout.shapes") == []
     page.click("#pin")
     assert page.locator("#pinned canvas").evaluate("c => [c.width, c.height]") == [32, 24]
     page.screenshot(path=ARTIFACTS / "own-model-colour.png")

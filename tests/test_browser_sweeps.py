@@ -34,6 +34,7 @@ def test_sweep_sheet_opens_a_cell_in_the_unit_view(page):
     page.screenshot(path=ARTIFACTS / "sweep-sheet.png")
     cell = page.locator(".sweep-cell[data-unit='3']").nth(1)  # unit 3, seed 1, gamma 1.5
     label = cell.inner_text()
+    run_id = cell.get_attribute("data-run-id")
     cell.click()
 
     page.wait_for_selector("#status[data-status='stored']")
@@ -46,10 +47,46 @@ def test_sweep_sheet_opens_a_cell_in_the_unit_view(page):
     assert len(curve) == STEPS and f"{curve[-1]:.3f}" == label.strip()
     assert "unit=3" in page.url and "elbo_every" in page.url  # fields without a control travel too
 
+    names = download_zip(page, "#export", "sweep-cell-export.zip")  # the stored run itself
+    assert any(n.endswith(f"gamma-seed-{run_id}/config.json") for n in names) and "README.txt" in names
+    page.click("#pin")
+
     page.click("#run")  # the stored config reruns live
     page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
+    page.click("#pin")  # a live run pinned beside the stored one: one export holds both
+    assert page.locator("#pinned .card").count() == 2
+    names = download_zip(page, "#export", "sweep-cell-and-live-export.zip")
+    assert sum(n.endswith("/config.json") for n in names) == 2
+    assert any(n.endswith(f"gamma-seed-{run_id}/config.json") for n in names)
     page.click("#sweeps-toggle")
     page.wait_for_selector(".sweep-cell canvas")
     names = download_zip(page, "#sweep-export", "sweep-export.zip")
     assert {"summary.csv", "sheets/grad_gamma.png", "sweep.json"} <= set(names)
     assert sum(n.endswith("/config.json") for n in names) == 4
+
+
+@pytest.fixture(scope="module")
+def empty_server(shipped, tmp_path_factory):
+    app = create_app(runs_dir=tmp_path_factory.mktemp("runs"), cache_dir=None, sweeps_dir=tmp_path_factory.mktemp("none"),
+                     model=shipped)
+    with serving(app) as url:
+        yield url
+
+
+def test_without_sweeps_there_is_nothing_to_export(browser, empty_server):  # noqa: F811
+    """Export was a link to download.html when no sweep was stored: now it is a disabled button."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("download", lambda d: errors.append(f"a download: {d.suggested_filename}"))
+    try:
+        page.goto(empty_server + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#sweeps-toggle")
+        page.wait_for_selector("#sweep-summary:has-text('no stored sweeps')")
+        assert page.locator("#sweep-export").is_disabled()
+        page.click("#sweep-export", force=True)  # a click on it does nothing
+        page.wait_for_timeout(500)
+        assert not errors, errors
+    finally:
+        page.close()

@@ -141,16 +141,18 @@ def test_export_zip_holds_figures_configs_arrays_and_metrics(client):
         _wait_finished(client, ids[-1])
     response = client.get(f"/api/export?ids={','.join(ids)}")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    folders = [f"u51-pixel-{ids[0]}", f"u3_4-transform-{ids[1]}"]  # named by unit, method and id
     with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
         names = set(zf.namelist())
-        rows = list(csv.DictReader(io.StringIO(zf.read(f"{ids[1]}/metrics.csv").decode())))
+        rows = list(csv.DictReader(io.StringIO(zf.read(f"{folders[1]}/metrics.csv").decode())))
         readme = zf.read("README.txt").decode()
-    for run_id in ids:
-        assert {f"{run_id}/config.json", f"{run_id}/arrays.npz", f"{run_id}/metrics.csv"} <= names
+    for folder in folders:
+        assert {f"{folder}/config.json", f"{folder}/arrays.npz", f"{folder}/metrics.csv"} <= names
         for fmt in ("png", "svg", "pdf"):
-            assert f"{run_id}/figures/inputs.{fmt}" in names and f"{run_id}/figures/metrics.{fmt}" in names
-    assert f"{ids[1]}/figures/kernels.pdf" in names and f"{ids[0]}/figures/kernels.pdf" not in names
-    assert {"sheet.png", "sheet.svg", "sheet.pdf"} <= names and ids[0] in readme
+            assert f"{folder}/figures/inputs.{fmt}" in names and f"{folder}/figures/metrics.{fmt}" in names
+    assert f"{folders[1]}/figures/kernels.pdf" in names and f"{folders[0]}/figures/kernels.pdf" not in names
+    assert {"sheet.png", "sheet.svg", "sheet.pdf"} <= names and folders[0] in readme
+    assert "unit 51 · pixel" in readme and "units 3–4 · transform" in readme
     assert len(rows) == 5 * 2 and {r["unit"] for r in rows} == {"3", "4"}
     assert client.get("/api/runs/0123456789ab/export").status_code == 404
     assert client.get("/api/runs/nope/export").status_code == 422

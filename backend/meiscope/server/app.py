@@ -25,6 +25,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..engine import AMConfig, Frame, run
@@ -42,15 +43,19 @@ from .encode import MAX_ROWS, encode_frame, finite, pack
 from ..atomic import clean_scratch
 from .download import zip_download
 from .guard import Guard
-from .sweeps import sweep_router
+from .sweeps import load_stored_run, sweep_router
+from ..sweep.spec import NAME_PATTERN as SWEEP_NAME, RUN_ID_PATTERN as SWEEP_RUN_ID
 from .jobs import Job, JobManager, new_run_id
 from .limits import RUN_ID, Busy, LimitError, ServerLimits, check_work
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's scripts, styles and icon (the fastapi-offline package)
 # at most 30 frames a second per client: smooth to the eye, and encoding more would slow the run itself
 MIN_FRAME_INTERVAL = 1 / 30
 RunId = Annotated[str, PathParam(pattern=RUN_ID, description="a run id: 12 hex digits")]
 ExportIds = Annotated[str, Query(max_length=4096, description="run ids (12 hex digits each) separated by commas")]
+StoredIds = Annotated[str, Query(max_length=4096, description="runs of stored sweeps, each {sweep}/{run id}, "
+                                                             "separated by commas")]
 
 
 # ---- websocket messages from the client ---------------------------------------------------------
@@ -193,8 +198,12 @@ def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None
             app.state.atlas.cancel.set()
         await asyncio.to_thread(app.state.jobs.shutdown)
 
-    app = FastAPI(title="meiscope", version="0.1.0", lifespan=lifespan,
-                  description="Preferred inputs of the units of the TDVAE-40: runs, streams and exports.")
+    # /docs and /redoc load their scripts from the installed fastapi-offline package, not a CDN: they work
+    # offline (no validator badge either: it would call validator.swagger.io)
+    app = FastAPIOffline(title="meiscope", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Preferred inputs of the units of the loaded model (by default the TDVAE-40): runs, "
+                                     "streams and exports.")
 
     def jobs() -> JobManager:
         return app.state.jobs
@@ -345,15 +354,23 @@ def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None
         return await _export({run_id: finished_run(run_id)})
 
     @app.get("/api/export")
-    async def export_runs(ids: ExportIds) -> FileResponse:
-        """A figure set of several runs: ?ids=a,b,c"""
+    async def export_runs(ids: ExportIds = "", stored: StoredIds = "") -> FileResponse:
+        """A figure set of several runs: ?ids=a,b,c (this server's runs) and &stored=sweep/id,... (runs of
+        stored sweeps, as the page pins them; their folders are named {sweep}-{id})."""
         names = list(dict.fromkeys(i for i in ids.split(",") if i))
-        if not names or len(names) > limits.max_export_runs:
-            raise HTTPException(422, f"ids: give 1 to {limits.max_export_runs} run ids, got {len(names)}")
+        cells = list(dict.fromkeys(c for c in stored.split(",") if c))
+        if not names + cells or len(names + cells) > limits.max_export_runs:
+            raise HTTPException(422, f"ids: give 1 to {limits.max_export_runs} run ids, got {len(names + cells)}")
         bad = [i for i in names if not re.match(RUN_ID, i)]
         if bad:
             raise HTTPException(422, f"ids: a run id is 12 hex digits, got {bad[0][:40]!r}")
-        return await _export({i: finished_run(i) for i in names})
+        runs = {i: finished_run(i) for i in names}
+        for cell in cells:
+            sweep, _, rid = cell.partition("/")
+            if sweeps_dir is None or not SWEEP_NAME.match(sweep) or not SWEEP_RUN_ID.match(rid):
+                raise HTTPException(422, f"stored: each is {{sweep}}/{{16 hex digits}} of a stored sweep, got {cell[:80]!r}")
+            runs[f"{sweep}-{rid}"] = load_stored_run(sweeps_dir, sweep, rid)
+        return await _export(runs)
 
     async def _export(runs: dict) -> FileResponse:
         return await zip_download(lambda path: write_export(runs, path), f"meiscope-{'-'.join(runs)}.zip")

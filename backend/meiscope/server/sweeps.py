@@ -1,5 +1,6 @@
 """REST routes of stored sweeps (read-only): the list, one sweep's grid (axes, units, each cell's run id,
-final activation and final input), one cell's run in the form the unit view draws, and the figure set.
+final activation and final input), one cell's run in the form the unit view draws (and its figure set), and
+the sweep's figure set.
 
     app.include_router(sweep_router(sweeps_dir))
 """
@@ -14,7 +15,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from ..engine.result import Frame
+from ..engine.result import Frame, Run
+from ..export import write_export
 from ..sweep.export import export_sweep
 from ..sweep.store import SweepStore, list_sweeps
 from ..sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
@@ -27,15 +29,24 @@ SweepRunId = Annotated[str, PathParam(pattern=RUN_ID_PATTERN.pattern, descriptio
 CURVES = ("activation", "runner_up", "elbo", "objective")
 
 
+def store_of(root: Path, name: str) -> SweepStore:
+    store = SweepStore(root, name)
+    if not (store.folder / "sweep.json").is_file():
+        raise HTTPException(404, f"no sweep {name!r} in {root}")
+    return store
+
+
+def load_stored_run(root: Path | str, name: str, run_id: str) -> Run:
+    """One cell's run of a stored sweep; 404 when the sweep does not list it or it is not stored (yet)."""
+    store = store_of(Path(root), name)
+    if not any(run_id in p["run_ids"] for p in store.manifest()["points"]) or not store.has(run_id):
+        raise HTTPException(404, f"no stored run {run_id} in sweep {name!r}")
+    return store.load(run_id)
+
+
 def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     root = Path(sweeps_dir)
     router = APIRouter(prefix="/api/sweeps", tags=["sweeps"])
-
-    def store_of(name: str) -> SweepStore:
-        store = SweepStore(root, name)
-        if not (store.folder / "sweep.json").is_file():
-            raise HTTPException(404, f"no sweep {name!r} in {root}")
-        return store
 
     @router.get("")
     def sweeps() -> list[dict]:
@@ -46,7 +57,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     def sweep(name: SweepName) -> dict:
         """The grid: axes, units, points (axis values), run_ids and activation (points x units; null where a
         run is not stored), images (points x units x 40 x 40, packed float32: each cell's final input)."""
-        store = store_of(name)
+        store = store_of(root, name)
         manifest = store.manifest()
         try:
             grid = store.grid()
@@ -64,10 +75,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     def sweep_run(name: SweepName, run_id: SweepRunId) -> dict:
         """One cell's run: its unit and single-unit config, its last frame (as the websocket sends them) and
         its metric curves."""
-        store = store_of(name)
-        if not any(run_id in p["run_ids"] for p in store.manifest()["points"]) or not store.has(run_id):
-            raise HTTPException(404, f"no stored run {run_id} in sweep {name!r}")
-        run = store.load(run_id)
+        run = load_stored_run(root, name, run_id)
         steps = len(run.metrics["activation"])
         frame = Frame(step=steps, steps=run.config.steps, metrics={k: v[-1].tolist() for k, v in run.metrics.items()},
                       images=run.images, arrays=run.arrays)
@@ -75,10 +83,18 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
                 "frame": encode_frame(frame, run_id),
                 "curves": {k: finite(run.metrics[k][:, 0].astype(np.float64).tolist()) for k in CURVES}}
 
+    @router.get("/{name}/runs/{run_id}/export")
+    async def sweep_run_export(name: SweepName, run_id: SweepRunId) -> FileResponse:
+        """The figure set of one cell's run (as /api/runs/{id}/export for a live run): its folder is named
+        {sweep}-{run_id}."""
+        run = load_stored_run(root, name, run_id)
+        key = f"{name}-{run_id}"
+        return await zip_download(lambda path: write_export({key: run}, path), f"meiscope-{key}.zip")
+
     @router.get("/{name}/export")
     async def sweep_export(name: SweepName) -> FileResponse:
         """The figure set of a sweep: per grid point a batched run's figures, the summary and the sheets."""
-        store = store_of(name)
+        store = store_of(root, name)
         try:
             return await zip_download(lambda path: export_sweep(store, path), f"meiscope-sweep-{name}.zip")
         except FileNotFoundError as exc:
