@@ -13,6 +13,5 @@ __version__ = "0.1.0"  # the engine records it in every run
 
 _EXPORTS = {"AMConfig": ".engine.config", "Run": ".engine.result", "run": ".engine.loop", "TDVAE": ".model.tdvae",
             "Explorable": ".model.seam", "load_model": ".model.loader"}
-
-
+__all__ = sorted(_EXPORTS)
 __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
