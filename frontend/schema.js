@@ -75,7 +75,7 @@ export function merged(base, partial) {
 }
 
 // fields a preset leaves to the user: what is run and for how long, not how it is regularised
-const FREE = new Set(["unit", "layer", "stat", "objective", "steps", "seed", "snapshot_every", "elbo_every"]);
+const FREE = new Set(["unit", "layer", "stat", "objective", "steps", "seed", "snapshot_every", "elbo_every", "precision"]);
 
 // the preset whose settings (over the defaults) the config has, else ""
 export function matchingPreset(presets, defaults, config) {

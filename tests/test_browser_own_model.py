@@ -36,8 +36,12 @@ def test_the_digits_cnn_in_the_page(page):
     page.click(".tile[data-unit='3']")
     assert page.inner_text("#unit-title") == "logits unit 3 “3”"
     page.fill("input[name='steps']", "60")
+    assert page.eval_on_selector_all("select[name='precision'] option", "os => os.map(o => o.value)") == \
+        ["float32", "bfloat16"]  # from the config schema
+    page.select_option("select[name='precision']", "bfloat16")  # any model: its readouts through a bfloat16 copy
     page.click("#run")
     page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
+    assert "bfloat16" in page.url  # the config the run used, kept in the URL
     image = page.evaluate("document.getElementById('plot-input').data[0].z")
     assert len(image) == 8 and len(image[0]) == 8
     assert len(page.evaluate("document.getElementById('plot-curves').data")) == 2  # activation and runner-up
