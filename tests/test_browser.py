@@ -126,8 +126,13 @@ class Watch:
         self.expected = list(expected)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("console", self._console)
-        page.on("requestfailed", lambda r: self._request(r.url, f"request failed: {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: r.status >= 400 and self._request(r.url, f"response {r.status}: {r.url}"))
+
+    def _failed(self, request) -> None:
+        # a reload or navigation aborts the page's own polling fetches (the atlas progress): not a failure
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self._request(request.url, f"request failed: {request.url} {request.failure}")
 
     def _allowed(self, url: str) -> bool:
         return any(e in url for e in self.expected)

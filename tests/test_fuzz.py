@@ -6,6 +6,7 @@ server keeps serving."""
 import json
 import re
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -78,7 +79,10 @@ def test_no_request_is_a_server_error(api, client, method, path, mode):
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case):
         try:
-            response = _call(client, case)
+            try:
+                response = _call(client, case)
+            except httpx.InvalidURL:  # longer than any HTTP client sends (two 4096-character query values,
+                return                # percent-encoded): the server never sees it
             case.validate_response(response, checks=[not_a_server_error])
             assert response.status_code < 500
             if response.status_code == 422:
