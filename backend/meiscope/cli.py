@@ -601,10 +601,12 @@ def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int]
 
 def _unit_set(model, layer: str, name: str) -> list[int]:
     """The units of `layer` that `name` ('all' or 'active') stands for in the loaded model."""
-    if layer not in model.layers:
-        fail(f"layer must be one of {', '.join(model.layers)} for {model.name}, got {layer!r}")
+    try:
+        units = model.layer(layer).units
+    except ValueError as exc:
+        fail(str(exc))
     if name == "all":
-        return list(range(model.layers[layer].units))
+        return list(range(units))
     census = model.census(layer)
     if census is None:
         fail(f"--unit active needs a unit census of layer {layer} (a model card beside the weights)")

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import AMConfig, Frame, Run, run
 from ..engine.presets import ATLAS
 from ..model.seam import Explorable
-from ..plotting import FIGURE_LOCK, plt
+from ..plotting import FIGURE_LOCK, as_rgb, plt
 
 
 def atlas_config(model: Explorable) -> AMConfig:
@@ -36,9 +36,7 @@ def png_data_uri(image: np.ndarray, centred: bool = True) -> str:
     buffer = io.BytesIO()
     with FIGURE_LOCK:
         if image.ndim == 3:
-            lo, hi = float(image.min()), float(image.max())
-            rgb = np.moveaxis((image - lo) / ((hi - lo) or 1.0), 0, -1)
-            plt.imsave(buffer, np.clip(rgb, 0, 1), format="png")
+            plt.imsave(buffer, as_rgb(image), format="png")
         else:
             lim = float(np.abs(image).max()) or 1.0
             low, high = (-lim, lim) if centred else (float(image.min()), float(image.max()) or 1.0)

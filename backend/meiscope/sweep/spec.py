@@ -155,10 +155,12 @@ def resolve_units(units: str | list, layer: str, model=None) -> list[int]:
     if isinstance(units, str) and units in UNIT_SETS:
         if model is None:
             raise ConfigError(f"units: {units!r} needs the model")
-        if layer not in model.layers:
-            raise ConfigError(f"base: layer must be one of {', '.join(model.layers)} for {model.name}, got {layer!r}")
+        try:
+            size = model.layer(layer).units
+        except ValueError as exc:
+            raise ConfigError(f"base: {exc}") from None
         if units == "all":
-            return list(range(model.layers[layer].units))
+            return list(range(size))
         census = model.census(layer)
         if census is None:
             raise ConfigError(f"units: {units!r} needs a unit census of layer {layer} (the model card beside the "
