@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from meiscope.data.patches import build_natural
-from meiscope.model.dictionary import (Dictionary, fit_ica, fit_sparse_coding, gabor_share, patches_for_dictionary,
+from meiscope.reference.dictionary import (Dictionary, fit_ica, fit_sparse_coding, gabor_share, patches_for_dictionary,
                                        reconstruction_r2)
 
 

@@ -4,7 +4,7 @@ import torch
 
 from meiscope import load_model
 from meiscope.model import DEFAULT_MODEL_DIR, TDVAE
-from meiscope.model.card import read_card
+from meiscope.presentation.card import read_card
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import torch
 
 from meiscope.analysis.gabor import GaborParams, gabor
 from meiscope.model import TDVAE
-from meiscope.model.dictionary import (Dictionary, fista, fit_ica, fit_sparse_coding, gabor_share, initialise_model,
+from meiscope.reference.dictionary import (Dictionary, fista, fit_ica, fit_sparse_coding, gabor_share, initialise_model,
                                        reconstruction_r2)
 from meiscope.model.tdvae import OBS_STD
 

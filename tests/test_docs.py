@@ -4,7 +4,7 @@ model and the method catalogue near their top, and nothing points outside the re
 import re
 from pathlib import Path
 
-from meiscope.model.card import read_card, render_markdown
+from meiscope.presentation.card import read_card, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

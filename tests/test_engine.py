@@ -15,6 +15,7 @@ from meiscope.engine.objectives import unit
 from meiscope.engine.optimizers import build_optimizer
 from meiscope.engine.parameterizations import Pixel
 from meiscope.engine.randomness import RowRandom
+from meiscope.presentation.figures import save_with_figures
 
 STEPS = {"pixel": 60, "distribution": 60, "transform": 60, "transform_distribution": 60, "latent_z2": 150,
          "latent_z1": 150}
@@ -126,7 +127,7 @@ def test_runs_are_deterministic_and_replay_from_saved_files(shipped, tmp_path):
     config = AMConfig(method="transform_distribution", unit=[5, 51], steps=15, snapshot_every=5,
                       pre={"jitter": 1}, optimizer={"lr": {"kind": "random", "low": 0.005, "high": 0.02}})
     first = run(shipped, config)
-    first.save(tmp_path / "run", figures=True)
+    save_with_figures(first, tmp_path / "run")
     loaded = Run.load(tmp_path / "run")
     again = run(shipped, loaded.config)
     assert loaded.config == config

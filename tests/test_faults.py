@@ -42,7 +42,7 @@ WRITER = textwrap.dedent("""
         np.savez_compressed = stall(np.savez_compressed)
         run.save(sys.argv[2])
     else:
-        from meiscope.export import write_export
+        from meiscope.presentation.export import write_export
         zipfile.ZipFile.write = stall(zipfile.ZipFile.write)
         write_export({"r": run}, sys.argv[2])
 """)

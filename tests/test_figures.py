@@ -19,7 +19,7 @@ from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
 from meiscope.engine.config import AMConfig
-from meiscope.engine.figures import write_figures, write_sheet
+from meiscope.presentation.figures import write_figures, write_sheet
 from meiscope.engine.result import METRICS, Run
 from meiscope.sweep.sheets import write_sheets
 from meiscope.sweep.spec import SweepSpec, expand
@@ -202,7 +202,7 @@ def test_figures_are_print_png_and_vector_svg_and_pdf(tmp_path):
 
 # ---- labels ----------------------------------------------------------------------------------------------
 def test_runs_are_labelled_by_what_differs_between_them():
-    from meiscope.labels import differing_fields, folder_name, run_labels
+    from meiscope.presentation.labels import differing_fields, folder_name, run_labels
 
     runs = {"a": fake_run(pre={"jitter": 2}), "b": fake_run(pre={"jitter": 0}),
             "c": fake_run(pre={"jitter": 0}, optimizer={"lr": {"kind": "linear", "start": 0.1, "end": 0.001}})}
@@ -229,7 +229,7 @@ def test_an_export_names_folders_and_titles_by_the_runs_labels(tmp_path, monkeyp
         return savefig(self, fname, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", recording)
-    from meiscope.export import write_export
+    from meiscope.presentation.export import write_export
 
     runs = {"3f2a9c01b2d4": fake_run(pre={"jitter": 2}), "0123456789ab": fake_run(pre={"jitter": 0}),
             "5e5e5e5e5e5e": fake_run("transform", units=(3, 4))}

@@ -7,15 +7,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from meiscope import recipe as recipe_module
+from meiscope.reference import recipe as recipe_module
 from meiscope.cli import app
 from meiscope.data.patches import PatchSetParams
-from meiscope.model.card import render_markdown, read_card
+from meiscope.presentation.card import render_markdown, read_card
 from meiscope.model.checkpoint import DEFAULT_MODEL_DIR
-from meiscope.model.dictionary import Dictionary
-from meiscope.model.release import earlier_stages
-from meiscope.recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, run_recipe
-from meiscope.train import load_training_state
+from meiscope.reference.dictionary import Dictionary
+from meiscope.reference.release import earlier_stages
+from meiscope.reference.recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, run_recipe
+from meiscope.reference.train import load_training_state
 
 TINY = PatchSetParams(n_train=2048, n_heldout=1024, seed=0)
 

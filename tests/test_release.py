@@ -2,9 +2,9 @@
 
 import json
 
-from meiscope.model.card import read_card, render_markdown
+from meiscope.presentation.card import read_card, render_markdown
 from meiscope.model.checkpoint import DEFAULT_MODEL_DIR
-from meiscope.model.release import earlier_stages
+from meiscope.reference.release import earlier_stages
 
 
 def _card_with(tmp_path, name, training):

@@ -11,7 +11,8 @@ from torch import nn
 
 from meiscope import AMConfig, Run, run
 from meiscope.engine.model_check import ConfigMismatch
-from meiscope.export import write_export
+from meiscope.presentation.export import write_export
+from meiscope.presentation.figures import save_with_figures
 from meiscope.model.hooked import HookedModel
 from meiscope.server.encode import decode_array, encode_frame
 
@@ -47,7 +48,7 @@ def test_every_image_method_keeps_the_models_input_shape(colour_model, method, e
     message = encode_frame(frames[-1], "r")
     assert decode_array(message["images"]).shape == (rows, 3, 12, 10)
     assert decode_array(message["spectra"]).shape == (rows, 12, 10)
-    result.save(tmp_path / "run", figures=True)
+    save_with_figures(result, tmp_path / "run")
     again = Run.load(tmp_path / "run")
     np.testing.assert_array_equal(again.images, result.images)
     assert (tmp_path / "run" / "figures" / "inputs.png").is_file()

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from meiscope.cli import app
 from meiscope.data import build_split
 from meiscope.model import DEFAULT_MODEL_DIR
-from meiscope.model.evaluate import elbo_terms_mean
+from meiscope.reference.evaluate import elbo_terms_mean
 
 
 def test_card_holds_every_target_number(card):
@@ -54,7 +54,7 @@ def test_info_prints_the_card_summary():
 
 
 def test_card_gabor_share_is_reproduced(shipped, card):
-    from meiscope.model.evaluate import GABOR_R2, projective_field_fits
+    from meiscope.reference.evaluate import GABOR_R2, projective_field_fits
 
     pf = card["metrics"]["projective_fields"]
     fits = projective_field_fits(shipped)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from meiscope.server.encode import decode_array
-from meiscope.server.sweeps import sweep_router
+from meiscope.server.routes.sweeps import sweep_router
 from meiscope.sweep import SweepSpec, SweepStore, expand, run_sweep
 
 

@@ -15,8 +15,8 @@ from meiscope.cli import app
 from meiscope.model import CheckpointError, TDVAE
 from meiscope.model.checkpoint import DEFAULT_MODEL_DIR, read_manifest
 from meiscope.model.tdvae import TDVAE_40_SIZES
-from meiscope.model.tf_import import read_tf_tdvae
-from meiscope.model.tfcheckpoint import TFCheckpoint, read_tf_checkpoint
+from meiscope.importers.tf_import import read_tf_tdvae
+from meiscope.importers.tfcheckpoint import TFCheckpoint, read_tf_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tf_tdvae"
 PREFIX = FIXTURES / "tdvae-1235"

@@ -8,8 +8,8 @@ import torch
 
 from meiscope.data.patches import PatchSetParams
 from meiscope.model import load_model
-from meiscope.model.evaluate import elbo_terms_mean
-from meiscope.train import TrainConfig, load_training_state, train
+from meiscope.reference.evaluate import elbo_terms_mean
+from meiscope.reference.train import TrainConfig, load_training_state, train
 
 TINY = PatchSetParams(n_train=2048, n_heldout=1024, seed=0)
 
@@ -88,7 +88,7 @@ def test_a_time_budget_ends_the_run_and_its_schedules(tmp_path, data_root):
 
 def test_free_bits_keep_a_silent_unit_uncharged():
     from meiscope.model.tdvae import ELBOTerms
-    from meiscope.train import training_loss
+    from meiscope.reference.train import training_loss
 
     kl = torch.tensor([[0.0, 0.5], [0.0, 1.5]])  # unit 0 silent, unit 1 at 1 nat on average
     terms = ELBOTerms(log_lik=torch.tensor([-10.0, -10.0]), kl_z1=torch.tensor([2.0, 2.0]), kl_z2_units=kl)

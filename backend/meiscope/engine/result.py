@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -65,10 +66,12 @@ class Run:
         return self.metrics["activation"][-1]
 
     # ---- files --------------------------------------------------------------------------------
-    def save(self, directory: str | Path, figures: bool = False) -> Path:
-        """Write run.json + arrays.npz (and figures/*.png) into `directory`, atomically: the files are
-        written to a hidden partial folder beside it that replaces `directory` only when complete (see
-        meiscope.atomic: a writer killed mid-save leaves only a partial that the next writer removes)."""
+    def save(self, directory: str | Path, also: Callable[[Path], object] | None = None) -> Path:
+        """Write run.json + arrays.npz into `directory`, atomically: the files are written to a hidden partial
+        folder beside it that replaces `directory` only when complete (see meiscope.atomic: a writer killed
+        mid-save leaves only a partial that the next writer removes). `also(folder)` writes more files into
+        that partial folder before it is renamed (meiscope.presentation.figures.save_with_figures: the run's
+        figures; the engine itself draws nothing)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         clean_leftovers_once(directory.parent)
@@ -83,10 +86,8 @@ class Run:
                     "rows": self.rows, "info": self.info}
             (tmp / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
             (tmp / "config.json").write_text(self.config.model_dump_json(indent=1) + "\n")
-            if figures:
-                from .figures import write_figures
-
-                write_figures(self, tmp / "figures")
+            if also is not None:
+                also(tmp)
             os.chmod(tmp, 0o755)
             old = None
             if directory.exists():

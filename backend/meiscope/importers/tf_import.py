@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, check_shapes, describe_sizes
-from .tdvae import TDVAE
+from ..model.checkpoint import CheckpointError, check_shapes, describe_sizes
+from ..model.tdvae import TDVAE
 from .tfcheckpoint import TFCheckpoint
 
 # Sonnet module -> (our net, activated output)
@@ -191,8 +191,8 @@ def import_tdvae(prefix: str | Path, out: Path, name: str | None = None, data_pa
     into `out`, with a model card measured on meiscope's held-out natural patches; returns the card.
     data_params: the PatchSetParams of those patches (default: `meiscope data natural`'s defaults)."""
     from ..data.patches import PATCH, PatchSetParams  # local: reading a checkpoint needs none of the data code
-    from .card import write_card
-    from .release import measure_release
+    from ..presentation.card import write_card
+    from ..reference.release import measure_release
 
     imported = read_tf_tdvae(prefix, name)
     if imported.model.patch > PATCH:  # before anything is written

@@ -21,7 +21,7 @@ from pathlib import Path
 import crc32c as _crc32c
 import numpy as np
 
-from .checkpoint import CheckpointError
+from ..model.checkpoint import CheckpointError
 
 FOOTER_BYTES = 48  # two block handles padded to 40 bytes, then the 8-byte magic number
 TABLE_MAGIC = 0xDB4775248B80FB57

@@ -15,8 +15,8 @@ from safetensors.torch import load_file, save_file
 from .tdvae import TDVAE, TDVAE_40_SIZES
 
 MANIFEST = "manifest.json"
-CARD_JSON = "model_card.json"  # written by model/card.py; read here for the unit census only
-STATE_FILE = "state.safetensors"  # a training folder (train.py): full-precision model, Adam moments, RNG
+CARD_JSON = "model_card.json"  # written by presentation/card.py; read here for the unit census only
+STATE_FILE = "state.safetensors"  # a training folder (reference/train.py): full-precision model, Adam moments, RNG
 STATE_META = "state.json"
 MAX_SHARD_BYTES = 16 * 1024 * 1024  # also what comes back from a device machine in one file
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "tdvae40"
@@ -162,7 +162,7 @@ def check_shapes(model: TDVAE, state: dict[str, torch.Tensor], where: str) -> No
 
 
 def load_training_state(folder: Path) -> dict:
-    """A training folder (train.py writes it): {'model': state dict, 'adam': {name: (exp_avg, exp_avg_sq)},
+    """A training folder (reference/train.py writes it): {'model': state dict, 'adam': {name: (exp_avg, exp_avg_sq)},
     'rng': {name: ByteTensor}, 'meta': dict}."""
     tensors = load_file(str(Path(folder) / STATE_FILE))
     meta = json.loads((Path(folder) / STATE_META).read_text())

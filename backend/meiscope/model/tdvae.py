@@ -2,7 +2,7 @@
 
 Shapes (TDVAE-40, the default sizes): x is (B, 1, 40, 40) or (B, 1600); z2 has 250 units (Normal), z1 has
 1800 units (Laplace, with a learned conditional prior p(z1 | z2)). Every scale is exp(raw / 2). Other sizes
-(e.g. imported checkpoints, model/tf_import.py) are constructor parameters: TDVAE(**model.sizes).
+(e.g. imported checkpoints, importers/tf_import.py) are constructor parameters: TDVAE(**model.sizes).
 """
 
 from __future__ import annotations

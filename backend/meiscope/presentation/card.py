@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..plotting import image_grid, plt
-from .checkpoint import CARD_JSON, atomic_write_text
-from .tdvae import TDVAE
+from .plotting import image_grid, plt
+from ..model.checkpoint import CARD_JSON, atomic_write_text
+from ..model.tdvae import TDVAE
 
 CARD_MD = "MODEL_CARD.md"
 # cards are released into models/NAME/: the links lead from there to the repository's docs

@@ -12,9 +12,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .atomic import clean_leftovers_once, partial_prefix
-from .engine.figures import write_figures, write_sheet
-from .engine.result import METRICS, Run
+from ..atomic import clean_leftovers_once, partial_prefix
+from .figures import write_figures, write_sheet
+from ..engine.result import METRICS, Run
 from .labels import differing_fields, flat_config, folder_names, model_name, relevant, run_labels, value_text
 from .plotting import FIGURE_LOCK
 

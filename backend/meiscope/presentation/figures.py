@@ -1,20 +1,18 @@
 """Figures of a Run, ready for a paper: inputs, their amplitude spectra, learned kernels (and theirs), sigma
-maps and the metric curves, each with its scale stated and every text inside the canvas (meiscope.tiles).
+maps and the metric curves, each with its scale stated and every text inside the canvas (tiles.py).
 Large batches (an atlas) show at most MAX_TILES rows; a sheet shows several runs side by side."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..analysis.spectra import amplitude_spectrum
-from ..plotting import fit_text, grid_shape, number, plt, save_figure
-from ..tiles import Cell, Row, Scale, tile_figure
-
-if TYPE_CHECKING:  # result.py imports this module to draw a saved run's figures
-    from .result import Run
+from ..engine.result import Run
+from .labels import SEP, target_text
+from .plotting import fit_text, grid_shape, number, plt, save_figure
+from .tiles import Cell, Row, Scale, tile_figure
 
 MAX_TILES = 256
 MAX_CURVES = 16
@@ -26,8 +24,6 @@ METRIC_AXES = {"activation": "activation of the target unit", "runner_up": "larg
 
 def run_title(run: Run) -> str:
     """A run's label when it is shown alone: its target and method."""
-    from ..labels import SEP, target_text
-
     return f"{target_text(run.config)}{SEP}{run.config.method}"
 
 
@@ -117,6 +113,11 @@ def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png
              Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
     written.extend(save_figure(metrics_figure(run, label), folder / "metrics.png", formats))
     return written
+
+
+def save_with_figures(run: Run, directory: str | Path, formats: tuple[str, ...] = ("png",)) -> Path:
+    """Run.save, with the run's figures in `directory`/figures, written inside the same atomic save."""
+    return run.save(directory, also=lambda folder: write_figures(run, folder / "figures", formats))
 
 
 def metrics_figure(run: Run, label: str):

@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-from .engine.config import AMConfig
-from .engine.result import Run
+from ..engine.config import AMConfig
+from ..engine.result import Run
 
 SEP = " · "
 ALWAYS = ("unit", "method")  # every label starts with the target and the method

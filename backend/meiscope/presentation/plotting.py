@@ -106,7 +106,7 @@ def image_grid(ax_grid, images: list[np.ndarray], titles: list[str] | None = Non
                symmetric: bool = True) -> None:
     """Draw images into a grid of axes, each on its own colour range (symmetric about 0 by default); images
     of several channels (C, H, W) in colour. (The model card's and the analysis' figures; run figures and
-    sheets use meiscope.tiles, which states the scale.)"""
+    sheets use tiles.py, which states the scale.)"""
     for k, ax in enumerate(np.asarray(ax_grid).ravel()):
         ax.axis("off")
         if k < len(images):

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from .checkpoint import atomic_save_file, atomic_write_text
-from .tdvae import H_DIM, OBS_STD, TDVAE, Z1_DIM
+from ..model.checkpoint import atomic_save_file, atomic_write_text
+from ..model.tdvae import H_DIM, OBS_STD, TDVAE, Z1_DIM
 
 LAPLACE_VAR = 2.0  # variance of the z1 prior Laplace(0, 1)
 METHODS = ("ica", "sparse_coding")

@@ -10,7 +10,7 @@ from ..analysis.baselines import gaussian_baselines
 from ..analysis.census import ACTIVE_KL, COLLAPSE_KL, unit_census, z2_statistics
 from ..analysis.gabor import fit_gabor
 from ..data.patches import content_hash
-from .tdvae import OBS_STD, TDVAE, as_batch
+from ..model.tdvae import OBS_STD, TDVAE, as_batch
 
 REFERENCE_BATCH = 2048  # the first patches of the held-out split: the test re-derives the ELBO on them
 ELBO_SEED = 0

@@ -1,6 +1,6 @@
 """The reference model's recipe, from an empty data folder to a released checkpoint, in stages:
 
-1. dictionary: W from whitened training patches by a sparse-coding method (model/dictionary.py);
+1. dictionary: W from whitened training patches by a sparse-coding method (dictionary.py);
 2. inference: nets a-e on the ELBO with W frozen, started from the dictionary's pass-through, the z2 KL
    warmed up and each z2 unit given free bits against posterior collapse;
 3. joint: every weight together at a lower learning rate until the time budget, free bits falling to 0;
@@ -18,10 +18,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data.patches import PatchSetParams, build_natural, default_data_root, params_key
+from ..data.patches import PatchSetParams, build_natural, default_data_root, params_key
 from .machine import machine_description
-from .model.checkpoint import atomic_write_text
-from .model.dictionary import (DICTIONARY_META, Dictionary, dictionary_command, fit_dictionary,
+from ..model.checkpoint import atomic_write_text
+from .dictionary import (DICTIONARY_META, Dictionary, dictionary_command, fit_dictionary,
                                patches_for_dictionary)
 from .train import STATE_META, TrainConfig, train
 
@@ -96,7 +96,7 @@ def stage_configs(config: RecipeConfig, out: Path, spent_minutes: float) -> tupl
 
 def run_recipe(config: RecipeConfig, out: Path, release_to: Path | None = None, progress: bool = True) -> dict:
     """Run (or resume) every stage; returns the recipe record (and the card when released)."""
-    from .model.release import release
+    from .release import release
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

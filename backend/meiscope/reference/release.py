@@ -1,4 +1,4 @@
-"""Turn a training run (or imported weights, model/tf_import.py) into a released checkpoint: float16 shards,
+"""Turn a training run (or imported weights, importers/tf_import.py) into a released checkpoint: float16 shards,
 then the card measured on exactly those (rounded) weights, so the card's numbers are the shipped model's numbers."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import torch
 
 from ..data.patches import PATCH as DATA_PATCH
 from ..data.patches import PatchSetParams, build_natural
-from ..machine import machine_description
-from ..train import METRICS_FILE, SESSIONS_FILE, STATE_META, TrainConfig, load_training_state
-from .card import read_card, write_card, write_figures
-from .checkpoint import load_model, save_sharded
+from .machine import machine_description
+from .train import METRICS_FILE, SESSIONS_FILE, STATE_META, TrainConfig, load_training_state
+from ..presentation.card import read_card, write_card, write_figures
+from ..model.checkpoint import load_model, save_sharded
 from .dictionary import DICTIONARY_META
 from .evaluate import COV_PATCHES, evaluate
-from .tdvae import TDVAE
+from ..model.tdvae import TDVAE
 
 
 def train_command(config: dict) -> str:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..engine.result import Run
-from ..export import FORMATS, write_export
+from ..presentation.export import FORMATS, write_export
 from .store import SweepStore, join_units
 
 NOTE = """

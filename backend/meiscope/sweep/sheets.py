@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import short_name
-from ..plotting import FIGURE_LOCK, number, save_figure
-from ..tiles import Cell, Row, Scale, tile_figure
+from ..presentation.labels import short_name
+from ..presentation.plotting import FIGURE_LOCK, number, save_figure
+from ..presentation.tiles import Cell, Row, Scale, tile_figure
 from .spec import Expansion
 
 UNITS_PER_PAGE = 40

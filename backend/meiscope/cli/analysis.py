@@ -1,0 +1,137 @@
+"""Commands that measure units and the model: analyze (every view of one unit), texture-units, reproduce (the
+thesis' findings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import MODEL_HELP, app, fail, load_model_or_exit
+
+
+@app.command()
+def analyze(
+    unit: int = typer.Option(..., min=0, help="z2 unit (TDVAE-40: 0..249)."),
+    out: Path = typer.Option(Path("runs/analysis"), help="Folder for analysis.json, arrays.npz and analysis.png."),
+    n_sta: int = typer.Option(20_000, min=100, max=10_000_000, help="White-noise stimuli for the STA."),
+    one_hot_scale: float = typer.Option(5.0, min=0.1, max=20.0, help="c in z2 = c e_i for one-hot synthesis."),
+    patches: int = typer.Option(2048, min=0, max=32_768, help="Held-out patches to search for nearest ones (0: skip)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the preferred-input runs, the STA noise and the samples."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+) -> None:
+    """Every view of one z2 unit of a TDVAE: preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor,
+    nearest held-out patches, occlusion/shift/jitter probes, spectra, and how well the views agree."""
+    import json
+
+    import numpy as np
+
+    from ..analysis.report import analysis_applies, analyze_unit, split_arrays
+    from ..model.checkpoint import atomic_write_text
+    from ..presentation.card import read_card
+    from ..presentation.report import write_report_figure
+
+    tdvae = load_model_or_exit(model)
+    if not analysis_applies(tdvae):
+        fail(f"analyze reads z2 units of a TDVAE (a z2 latent, one input channel); {tdvae.name} has none: "
+             "use `meiscope am --model ...` for its preferred inputs")
+    if unit >= tdvae.layers["z2"].units:
+        fail(f"--unit must lie in 0..{tdvae.layers['z2'].units - 1}, got {unit}")
+    folder = Path(tdvae.source["spec"])
+    data = None
+    if patches:
+        from ..data import build_split
+
+        try:
+            scale = read_card(folder)["data"]["scale"]
+        except FileNotFoundError:
+            scale = None
+        data, _ = build_split("heldout", patches, scale=scale)
+    report = analyze_unit(tdvae, unit, patches=data, n_sta=n_sta, one_hot_scale=one_hot_scale, seed=seed)
+    numbers, arrays = split_arrays(report)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "arrays.npz", **arrays)
+    atomic_write_text(out / "analysis.json", json.dumps(numbers, indent=1))
+    write_report_figure(report, out / "analysis.png")
+    a = report["agreement"]
+    typer.echo(f"unit {unit}: preferred vs STA r={a['preferred_vs_sta']:.2f}, vs one-hot r={a['preferred_vs_one_hot']:.2f}, "
+               f"across seeds r={a['across_seeds_mean']:.2f}; best Gabor activation "
+               f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
+
+
+def model_and_card(model: Optional[Path]):
+    """(folder, model, card) of a checkpoint folder (default: the shipped one); a user error exits 2."""
+    from ..presentation.card import read_card
+    from ..model.checkpoint import DEFAULT_MODEL_DIR
+
+    folder = model or DEFAULT_MODEL_DIR
+    tdvae = load_model_or_exit(folder)
+    try:
+        return folder, tdvae, read_card(folder)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+
+
+@app.command("texture-units")
+def texture_units(
+    write_card: bool = typer.Option(False, "--write-card", help="Record the result in the model card's census."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+    root: Optional[Path] = typer.Option(None, help="Texture cache folder (default: $MEISCOPE_DATA or ./data)."),
+) -> None:
+    """Which z2 units carry the texture family: decoding accuracy from z2, z1 and pixels, and per-unit ANOVA F,
+    eta² and one-unit accuracy (needs `meiscope data textures` first; builds it otherwise)."""
+    from ..analysis.texture import ALPHA, MIN_ETA2, census_fields, texture_sensitivity
+    from ..data.textures import TextureParams, build_textures
+    from ..presentation.card import write_card as save_card
+
+    folder, tdvae, card = model_and_card(model)
+    params = TextureParams()
+    textures = build_textures(params, scale=card["data"]["scale"], root=root)
+    result = texture_sensitivity(tdvae, textures["patches"], textures["families"])
+    acc = result["accuracy"]
+    typer.echo(f"decoding accuracy (chance {result['chance']:.2f}): z2 {acc['z2']:.3f}, z1 {acc['z1']:.3f}, "
+               f"pixels {acc['pixels']:.3f}; {int(result['sensitive'].sum())} texture-sensitive z2 units")
+    if write_card:
+        for record in card["metrics"]["units"]["census"]:
+            record.update(census_fields(result, record["unit"]))
+        card["metrics"]["texture"] = {"families": result["families"], "n_synth": params.n_synth,
+                                      "n_test": result["n_test"], "chance": result["chance"], "accuracy": acc,
+                                      "n_sensitive": int(result["sensitive"].sum()), "alpha": ALPHA,
+                                      "min_eta2": MIN_ETA2, "params": textures["params"]}
+        save_card(folder, card)
+        typer.echo(f"wrote the texture census into {folder}")
+
+
+@app.command()
+def reproduce(
+    out: Path = typer.Option(Path("docs"), help="Where FINDINGS.md and figures/ go."),
+    steps: int = typer.Option(200, min=5, max=5000, help="Steps of every run."),
+    model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
+) -> None:
+    """Measure the thesis' findings F1-F16 on the model (10 units: the 5 most and 5 least texture-sensitive
+    active ones) and write FINDINGS.md with numbers, verdicts and figures."""
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from ..reference.findings import Experiments
+    from ..reference.findings_report import model_label, render_findings
+    from ..model.checkpoint import atomic_write_text
+
+    _, tdvae, card = model_and_card(model)
+    started = time.perf_counter()
+    experiments = Experiments(tdvae, card, out, steps=steps)
+    with tqdm(total=11, desc="experiments", unit="exp") as bar:
+        findings = experiments.all(progress=lambda name: bar.update(1))
+    seconds = time.perf_counter() - started
+    record = out / "findings.json"  # the previous model's verdicts, to say which changed
+    previous = json.loads(record.read_text()) if record.is_file() else None
+    previous_rows = previous["findings"] if isinstance(previous, dict) else previous
+    previous_model = previous.get("model") if isinstance(previous, dict) else None
+    atomic_write_text(out / "FINDINGS.md", render_findings(findings, experiments, seconds, previous_rows, previous_model))
+    atomic_write_text(record, json.dumps({"model": model_label(card), "findings": [f.__dict__ for f in findings]},
+                                         indent=1, default=float))
+    verdicts = {v: sum(f.verdict == v for f in findings) for v in ("agrees", "mixed", "disagrees")}
+    typer.echo(f"wrote {out / 'FINDINGS.md'}: {verdicts} in {seconds / 60:.1f} min")
