@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from meiscope import Run
-from meiscope.server.app import Outbox, create_app
+from meiscope.server.app import create_app
+from meiscope.server.routes.websocket import Outbox
 from meiscope.server.encode import decode_array
 
 

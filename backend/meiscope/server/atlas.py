@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import AMConfig, Frame, Run, run
 from ..engine.presets import ATLAS
 from ..model.seam import Explorable
-from ..plotting import FIGURE_LOCK, as_rgb, plt
+from ..presentation.plotting import FIGURE_LOCK, as_rgb, plt
 
 
 def atlas_config(model: Explorable) -> AMConfig:

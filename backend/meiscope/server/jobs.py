@@ -22,7 +22,7 @@ import numpy as np
 
 from ..atomic import clean_leftovers_once
 from ..engine import AMConfig, Frame, Run, run
-from ..model.tdvae import TDVAE
+from ..model.seam import Explorable
 from .limits import RUN_ID, Busy, ServerLimits
 
 
@@ -79,7 +79,7 @@ class Job:
 class JobManager:
     """Owns the model and the worker threads. `max_running` runs at once; the rest queue in order."""
 
-    def __init__(self, model: TDVAE, max_running: int = 2, runs_dir: Path | None = None,
+    def __init__(self, model: Explorable, max_running: int = 2, runs_dir: Path | None = None,
                  limits: ServerLimits | None = None) -> None:
         self.model = model
         self.max_running = max_running

@@ -15,13 +15,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from ..engine.result import Frame, Run
-from ..export import write_export
-from ..sweep.export import export_sweep
-from ..sweep.store import SweepStore, list_sweeps
-from ..sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
-from .download import zip_download
-from .encode import encode_frame, finite, pack
+from ...engine.result import Frame, Run
+from ...presentation.export import write_export
+from ...sweep.export import export_sweep
+from ...sweep.store import SweepStore, list_sweeps
+from ...sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
+from ..download import zip_download
+from ..encode import encode_frame, finite, pack
 
 # checked by FastAPI (422 naming the parameter) and stated in the OpenAPI schema
 SweepName = Annotated[str, PathParam(pattern=NAME_PATTERN.pattern, description="a sweep's folder name")]

@@ -1,0 +1,83 @@
+"""Routes about the loaded model and the server: health, the model and its layers, each layer's units, the unit
+atlas, and what a run may ask for (limits, presets, the config's schema)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from ...analysis.report import analysis_applies
+from ...engine import AMConfig
+from ...engine.presets import PRESETS
+from ..limits import ServerLimits
+from ..state import atlas_of, card_of, jobs_of
+
+LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
+
+
+def model_router(limits: ServerLimits) -> APIRouter:
+    router = APIRouter(tags=["model"])
+
+    @router.get("/api/health")
+    async def health(request: Request) -> dict:
+        """Answered on the event loop itself: it shows that the loop is free."""
+        jobs = jobs_of(request)
+        listed = jobs.list()
+        return {"status": "ok", "model": jobs.model.source.get("spec"),
+                "running": sum(j.status == "running" for j in listed),
+                "queued": sum(j.status == "queued" for j in listed), "max_running": jobs.max_running,
+                "storage_error": jobs.storage_error}
+
+    @router.get("/api/model")
+    def model_info(request: Request) -> dict:
+        """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
+        applies), where it came from, and its card when it has one."""
+        model = jobs_of(request).model
+        n = sum(p.numel() for p in model.parameters())
+        return {"path": model.source.get("spec"), "source": model.source, "n_parameters": n,
+                **asdict(model.info()), "analysis": analysis_applies(model), "card": card_of(request) or {}}
+
+    @router.get("/api/units")
+    def units(request: Request, layer: LayerName = None) -> list[dict]:
+        """A record per unit of the layer: its census on data where the model has one (status, activation mean /
+        std / 99.9th percentile, label, ...), else its index and label."""
+        model = jobs_of(request).model
+        name = layer or model.default_layer
+        if name not in model.layers:
+            raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+        census = model.census(name)
+        if census is not None:
+            return census
+        labels = model.layers[name].labels
+        return [{"unit": i, "status": "unknown", **({"label": labels[i]} if labels else {})}
+                for i in range(model.layers[name].units)]
+
+    @router.get("/api/atlas")
+    def atlas(request: Request) -> dict:
+        """Progress of the unit atlas, and each unit's final activation once it is ready."""
+        built = atlas_of(request)
+        return {"status": "off"} if built is None else built.summary()
+
+    @router.get("/api/atlas/thumbnails")
+    def atlas_thumbnails(request: Request) -> dict[int, str]:
+        built = atlas_of(request)
+        if built is None or built.status != "ready":
+            raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
+        return built.thumbnails
+
+    @router.get("/api/limits")
+    def server_limits() -> ServerLimits:
+        """What this server accepts per run and per client (beyond the config's own bounds)."""
+        return limits
+
+    @router.get("/api/presets")
+    def presets() -> dict[str, dict]:
+        return PRESETS
+
+    @router.get("/api/config/schema")
+    def config_schema() -> dict:
+        return {"schema": AMConfig.model_json_schema(), "defaults": AMConfig().model_dump(mode="json")}
+
+    return router

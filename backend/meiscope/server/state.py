@@ -1,0 +1,34 @@
+"""What the routes read from the running app: the job manager, the atlas and the model card, which the app's
+lifespan sets on `app.state` once the model is loaded (server/app.py)."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
+
+from ..engine.result import Run
+from .atlas import Atlas
+from .jobs import JobManager
+
+
+def jobs_of(connection: HTTPConnection) -> JobManager:
+    return connection.app.state.jobs
+
+
+def atlas_of(connection: HTTPConnection) -> Atlas | None:
+    return connection.app.state.atlas
+
+
+def card_of(connection: HTTPConnection) -> dict | None:
+    return connection.app.state.card
+
+
+def finished_run(connection: HTTPConnection, run_id: str) -> Run:
+    """The result of this server's run `run_id`: 404 when there is no such run, 409 while it has no result."""
+    try:
+        job = jobs_of(connection).get(run_id)
+    except KeyError:
+        raise HTTPException(404, f"no run {run_id!r}") from None
+    if job.result is None:
+        raise HTTPException(409, f"run {run_id} has no result yet (status {job.status})")
+    return job.result
