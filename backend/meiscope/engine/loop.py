@@ -131,6 +131,8 @@ class Recorder:
         )
 
 
+# long: the update rule reads top to bottom in one place, set-up then each step's stages in order (x = G(theta),
+# R_pre, readouts, objective, metrics, gradient, step, R_post); split up, a step would be scattered over helpers
 def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | None = None,
         cancel: CancelFlag | None = None, progress: bool = False) -> Run:
     """Optimise the inputs of every target of `config` in one batched run; see AMConfig for the options.

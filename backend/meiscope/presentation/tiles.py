@@ -112,6 +112,8 @@ class _Text:
         return text_height(self.text, self.size) if self.text else 0.0
 
 
+# long: the layout is measured top to bottom in inches and then drawn; split up, a dozen measured sizes would
+# travel between helpers
 def tile_figure(rows: list[Row], title: str, scale: Scale, col_heads: list[str] | None = None, caption: str = ""):
     """The figure of `rows` (see the module's docstring) under `title` and, smaller, `caption`; the caller
     saves it."""

@@ -14,13 +14,13 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .data.patches import PatchSetParams, build_natural
+from ..data.patches import PatchSetParams, build_natural
 from .machine import machine_description
-from .model.checkpoint import (STATE_FILE, STATE_META, atomic_save_file, atomic_write_text, load_model,
+from ..model.checkpoint import (STATE_FILE, STATE_META, atomic_save_file, atomic_write_text, load_model,
                                load_training_state)
-from .model.evaluate import elbo_terms_mean
-from .model.dictionary import Dictionary, initialise_model
-from .model.tdvae import TDVAE, ELBOTerms, as_batch
+from .evaluate import elbo_terms_mean
+from .dictionary import Dictionary, initialise_model
+from ..model.tdvae import TDVAE, ELBOTerms, as_batch
 
 METRICS_FILE = "metrics.csv"
 SESSIONS_FILE = "sessions.jsonl"
@@ -137,6 +137,48 @@ def heldout_row(model: TDVAE, eval_x: Tensor) -> dict:
     return {"heldout_elbo": held["elbo"], "heldout_z2_units": held["n_z2_above_0.1"]}
 
 
+def starting_model(config: TrainConfig, resuming: bool) -> TDVAE:
+    """The model a run starts from: fresh, a checkpoint's weights (init_from) or a dictionary's atoms
+    (init_dictionary); a resumed run's weights are loaded later, over it. Called before the data build, so
+    that a bad folder fails at once."""
+    model = TDVAE()
+    if config.init_from and config.init_dictionary:
+        raise ValueError("init_from and init_dictionary are two different starts: give one")
+    if config.init_from and not resuming:
+        model.load_state_dict(load_model(config.init_from).state_dict())
+    if config.init_dictionary and not resuming:
+        initialise_model(model, Dictionary.load(Path(config.init_dictionary)))
+    model.decoder.requires_grad_(not config.freeze_decoder)
+    return model
+
+
+def resume_state(out: Path, model: TDVAE, opt: torch.optim.Adam, gen: torch.Generator, noise: torch.Generator,
+                 device: torch.device) -> tuple[int, float]:
+    """Load the training state in `out` into the model, Adam's moments and both generators; returns the step
+    and the wall time already spent."""
+    st = load_training_state(out)
+    model.load_state_dict(st["model"])
+    for name, p in model.named_parameters():
+        if name in st["adam"]:
+            m, v = st["adam"][name]
+            opt.state[p] = {"step": torch.tensor(float(st["meta"]["adam_step"])),
+                            "exp_avg": m.to(device), "exp_avg_sq": v.to(device)}
+    gen.set_state(st["rng"]["batches"])
+    if "noise" in st["rng"]:  # absent in states written before the noise generator was saved
+        noise.set_state(st["rng"]["noise"])
+    return st["meta"]["step"], st["meta"]["wall_s"]
+
+
+def open_metrics_log(out: Path, fresh: bool):
+    """(file, csv writer) of out/metrics.csv: a new log with its header for a fresh run, else appended to."""
+    new_log = fresh or not (out / METRICS_FILE).is_file()
+    log_file = open(out / METRICS_FILE, "w" if new_log else "a", newline="")
+    log = csv.DictWriter(log_file, fieldnames=METRIC_FIELDS)
+    if new_log:
+        log.writeheader()
+    return log_file, log
+
+
 def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = True) -> Path:
     """Train (or resume training) into `out`; returns the folder holding state.safetensors."""
     out = Path(out)
@@ -144,15 +186,7 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     resuming = resume and (out / STATE_FILE).is_file()
-    model = TDVAE()
-    if config.init_from and config.init_dictionary:
-        raise ValueError("init_from and init_dictionary are two different starts: give one")
-    if config.init_from and not resuming:  # before the data build, so a bad folder fails at once
-        model.load_state_dict(load_model(config.init_from).state_dict())
-    if config.init_dictionary and not resuming:
-        initialise_model(model, Dictionary.load(Path(config.init_dictionary)))
-    model.decoder.requires_grad_(not config.freeze_decoder)
-    model = model.to(device)
+    model = starting_model(config, resuming).to(device)
     data = build_natural(config.data, progress=progress)
     train_x = as_batch(data.train)  # a copy in RAM: random batches from a memory-mapped file would be slow
     eval_x = as_batch(data.heldout[: config.eval_patches]).to(device)
@@ -162,24 +196,10 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
     noise = torch.Generator(device=device).manual_seed(config.seed + 1)  # the ELBO's latent samples
     step, wall_prev = 0, 0.0
     if resuming:
-        st = load_training_state(out)
-        model.load_state_dict(st["model"])
-        for name, p in model.named_parameters():
-            if name in st["adam"]:
-                m, v = st["adam"][name]
-                opt.state[p] = {"step": torch.tensor(float(st["meta"]["adam_step"])),
-                                "exp_avg": m.to(device), "exp_avg_sq": v.to(device)}
-        gen.set_state(st["rng"]["batches"])
-        if "noise" in st["rng"]:  # absent in states written before the noise generator was saved
-            noise.set_state(st["rng"]["noise"])
-        step, wall_prev = st["meta"]["step"], st["meta"]["wall_s"]
+        step, wall_prev = resume_state(out, model, opt, gen, noise, device)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     log_session(out, step, config)
-    new_log = not (out / METRICS_FILE).is_file() or step == 0
-    log_file = open(out / METRICS_FILE, "w" if new_log else "a", newline="")
-    log = csv.DictWriter(log_file, fieldnames=METRIC_FIELDS)
-    if new_log:
-        log.writeheader()
+    log_file, log = open_metrics_log(out, fresh=step == 0)
 
     if step == 0:  # where the run starts, for the curves
         log.writerow({"step": 0, "wall_s": 0.0, **heldout_row(model, eval_x)})
