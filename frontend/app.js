@@ -219,13 +219,13 @@ function drawRunCurves() {
     p999: state.run?.record?.act_p999 ?? null, revision: state.run?.id ?? "" });
 }
 
-// the input's badges: its activation against the unit's data, its ELBO against held-out data
+// the input's badges: its activation against the unit's data, its ELBO against held-out data, its checks
 function showInputSignals() {
   const run = state.run, frame = state.lastFrame;
   if (!run || !frame) return;
   const elbo = run.final ? run.final.elbo?.[0] : state.curves.elbo.y.at(-1);
   showSignals($("#input-signals"), { activation: run.final ? run.final.activation[0] : frame.metrics.activation[0],
-    p999: run.record?.act_p999 ?? null, elbo: elbo ?? null, heldout: heldoutElbo() });
+    p999: run.record?.act_p999 ?? null, elbo: elbo ?? null, heldout: heldoutElbo(), checks: run.checks?.[0] });
 }
 
 function showSamples(images) {
@@ -333,6 +333,7 @@ function onMessage(message) {
   } else if (message.type === "done" && state.run && message.run_id === state.run.id) {
     state.run.done = true;
     state.run.final = message.final;
+    state.run.checks = message.checks;
     setStatus(message.status);
     showInputSignals();
     addHistory(state.run, message);

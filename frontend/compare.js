@@ -46,7 +46,7 @@ function finalOf(run, frame, curves) {
 export function pinRun(run, frame, curves) {
   state.pinned.push({ n: ++counter, id: run.id ?? null, stored: run.stored ?? null, config: run.config,
     image: frame.images[0], curves: structuredClone(curves), final: finalOf(run, frame, curves),
-    p999: run.record?.act_p999 ?? null });
+    p999: run.record?.act_p999 ?? null, checks: run.checks?.[0] ?? null });
   renderPinned();
 }
 
@@ -75,7 +75,7 @@ function card(pin) {
       (f.runnerUpUnit !== undefined ? ` (u${f.runnerUpUnit})` : "") + (f.elbo !== null ? ` · ELBO ${fmt(f.elbo, 4)} nats` : "") });
   const signals = document.createElement("div");
   signals.className = "signals";
-  showSignals(signals, { activation: f.activation, p999: pin.p999, elbo: f.elbo, heldout: heldoutElbo() });
+  showSignals(signals, { activation: f.activation, p999: pin.p999, elbo: f.elbo, heldout: heldoutElbo(), checks: pin.checks });
   el.append(head, canvas, scaleBar(range, Array.isArray(pin.image[0][0])), numbers, signals);
   return el;
 }

@@ -1,6 +1,8 @@
-// Out-of-distribution signals of a result: its activation against the unit's 99.9th percentile on data (the
-// census), and its ELBO against the held-out data's (the model card). A model without a census or an ELBO gets
-// no badge for it.
+// Signals of a result: its activation against the unit's 99.9th percentile on data (the census), its ELBO against
+// the held-out data's (the model card), and, once a run is done, the engine's checks (did it drive its unit, with
+// an input the model could be given?). A model without a census or an ELBO gets no badge for it; a check that does
+// not apply to the model gets none either. Green only for what passed: an activation below the data's 99.9th
+// percentile is amber (not driven), a failed check red.
 
 import { fmt } from "./state.js";
 
@@ -13,11 +15,12 @@ export function activationSignal(activation, p999) {
       title: "no ratio: this unit's 99.9th percentile on data is not positive" };
   }
   const ratio = activation / p999;
-  const level = ratio > RATIO_BAD ? "bad" : ratio > RATIO_WARN ? "warn" : "ok";
+  const level = ratio > RATIO_BAD ? "bad" : ratio > RATIO_WARN || ratio < 1 ? "warn" : "ok";
   return { key: "activation", level, ratio,
     text: `activation = ${fmt(ratio, Math.abs(ratio) >= 10 ? 3 : 2)} × the data's 99.9th pct`,
     title: `activation ${fmt(activation)}; this unit's 99.9th percentile on held-out data: ${fmt(p999)}. ` +
-      `Flagged above ${RATIO_WARN}× (amber) and ${RATIO_BAD}× (red): the input drives the unit beyond what data does.` };
+      `Amber below 1× (the unit is not driven as far as data drive it) and above ${RATIO_WARN}×, red above ` +
+      `${RATIO_BAD}×: the input drives the unit beyond what data does.` };
 }
 
 export function elboSignal(elbo, heldout) {
@@ -31,9 +34,20 @@ export function elboSignal(elbo, heldout) {
       "Red: below twice the held-out mean, far less likely under the model than data." };
 }
 
+const CHECK_NAMES = { driven: "driven", target_wins: "target wins", in_range: "in range",
+  in_distribution: "in distribution", converged: "converged", inside_receptive_field: "inside its field" };
+
+// a badge per check that applies to the model: green when it passed, red when not; the detail on hover
+export function checkSignals(checks) {
+  if (!checks) return [];
+  return Object.entries(checks).filter(([, c]) => c.ok !== null).map(([name, c]) => ({
+    key: `check-${name}`, level: c.ok ? "ok" : "bad", text: `${CHECK_NAMES[name] ?? name} ${c.ok ? "✓" : "✗"}`,
+    title: `${name}: ${c.detail}` }));
+}
+
 // badges in `box` for the signals that apply (hidden when none do)
-export function showSignals(box, { activation, p999, elbo, heldout }) {
-  const signals = [activationSignal(activation, p999), elboSignal(elbo, heldout)].filter(Boolean);
+export function showSignals(box, { activation, p999, elbo, heldout, checks }) {
+  const signals = [activationSignal(activation, p999), elboSignal(elbo, heldout), ...checkSignals(checks)].filter(Boolean);
   box.replaceChildren(...signals.map((s) => {
     const badge = document.createElement("span");
     badge.className = `badge ${s.level}`;

@@ -96,7 +96,9 @@ def test_the_whole_flow(open_page, width):
     page.click(".tile[data-unit='50']")  # pick a unit
     assert page.inner_text("#unit-title") == "z2 unit 50"
     run(page, 40)  # on the defaults
-    assert page.locator("#input-signals .badge").count() == 2
+    assert page.locator("#input-signals .badge[data-signal='activation']").count() == 1
+    assert page.locator("#input-signals .badge[data-signal='elbo']").count() == 1
+    assert page.locator("#input-signals .badge[data-signal^='check-']").count() >= 4  # the checks that apply
     view("run")
     page.click("#pin")
 

@@ -104,7 +104,7 @@ def test_every_result_carries_its_out_of_distribution_signals(page):
     ratio = ratio_of(text)
     expected = final_activation(page) / p999
     assert abs(ratio - expected) <= 0.01 * abs(expected) + 0.06, (text, expected)
-    assert level == ("bad" if ratio > 10 else "warn" if ratio > 1.5 else "ok")
+    assert level == ("bad" if ratio > 10 else "warn" if ratio > 1.5 or ratio < 1 else "ok")
     elbo_text, _ = badge(page, "#input-signals", "elbo")
     assert "nats" in elbo_text and f"held-out data {heldout:.0f}" in elbo_text.replace("−", "-")
 
@@ -112,6 +112,21 @@ def test_every_result_carries_its_out_of_distribution_signals(page):
     assert badge(page, "#pinned .card", "activation")[0] == text  # the same numbers on the pinned card
     assert badge(page, "#pinned .card", "elbo")[0] == elbo_text
     page.screenshot(path=ARTIFACTS / "instrument-signals.png")
+
+
+def test_a_run_that_does_not_drive_its_unit_gets_no_green_badge(page):
+    page.select_option("#preset", "pixel, unregularised")
+    set_value(page, "obj.elbo_weight", 10)  # the ELBO term outweighs the unit: the input stays data-like
+    run(page, 40, unit=94)
+    text, level = badge(page, "#input-signals", "activation")
+    assert ratio_of(text) < 1 and level != "ok", (text, level)
+    driven, driven_level = badge(page, "#input-signals", "check-driven")
+    assert driven_level == "bad" and "✗" in driven, (driven, driven_level)
+    title = page.locator("#input-signals .badge[data-signal='check-driven']").get_attribute("title")
+    assert "99.9th percentile" in title
+    page.click("#pin")  # the pinned card says the same
+    assert badge(page, "#pinned .card", "check-driven")[1] == "bad"
+    page.screenshot(path=ARTIFACTS / "instrument-not-driven.png")
 
 
 def test_figures_have_units_colour_bars_and_a_radial_profile(page):

@@ -112,6 +112,20 @@ def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, unit
     act = result.final_activation
     typer.echo(f"{config.method}: {len(result.rows)} row(s), {config.steps} steps in {result.info['wall_s']:.1f} s; "
                f"final activation mean {act.mean():.3g} (min {act.min():.3g}, max {act.max():.3g}); saved to {out}")
+    print_checks(result)
+
+
+def print_checks(result, most: int = 20) -> None:
+    """The checks of each row, a line each (the first `most` rows, then a tally)."""
+    from ..engine.checks import summary, trustworthy
+
+    for row, checks in list(zip(result.rows, result.checks))[:most]:
+        sample = f".{row['sample']}" if result.config.samples > 1 else ""
+        typer.echo(f"unit {row['unit']}{sample}: {summary(checks)}")
+    rest = result.checks[most:]
+    if rest:
+        typer.echo(f"... {len(rest)} more rows: {sum(trustworthy(c) for c in rest)} pass every check that applies "
+                   "(run.json 'checks' has them all)")
 
 
 def _am_options():

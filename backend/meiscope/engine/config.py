@@ -79,6 +79,9 @@ class GradOptions(Section):
     """R_grad: filter of the activation's gradient."""
 
     gamma: bounded(0.0, 4.0) = Field(0.0, description="1/|f|^gamma low-pass of the gradient (0: off)")
+    confine: bool = Field(True, description="keep the filtered gradient inside each unit's receptive field (where "
+                                            "it has any gradient, grown by the jitter); off: the filter is global "
+                                            "and paints where the unit cannot see")
 
 
 class ObjOptions(Section):
@@ -127,6 +130,9 @@ class AMConfig(Section):
     elbo_every: int = Field(20, ge=0, le=100_000, description="measure the ELBO every k steps: 10 points of a "
                                                               "200-step curve (1: the whole curve; 0: only when "
                                                               "weighted; the page measures it at its frames)")
+    keep_in_range: bool = Field(True, description="keep every input inside the model's declared input range "
+                                                  "(pixel values projected after each step, a transform's output "
+                                                  "squashed by tanh, samples clipped); off: free values")
     init: InitOptions = InitOptions()
     distribution: DistributionOptions = DistributionOptions()
     transform: TransformOptions = TransformOptions()

@@ -19,9 +19,11 @@ from .. import __version__
 from ..model.seam import Explorable
 from . import regularisers as R
 from . import schedules
-from .config import AMConfig
-from .model_check import check_config
 from .bank import ObjectiveBank
+from .checks import row_checks
+from .config import AMConfig
+from .fields import dilate, field_masks, reach, receptive_fields
+from .model_check import check_config
 from .optimizers import build_optimizer, set_lr
 from .parameterizations import Latent, as_images, build
 from .precision import Reader
@@ -48,10 +50,11 @@ def schedule_values(config: AMConfig) -> dict[str, np.ndarray]:
     return out
 
 
-def _pre(x: Tensor, config: AMConfig, gamma: float, rand: RowRandom, draws: int) -> Tensor:
-    """The gradient filter's marker, then R_pre (jitter, zoom, normalise): what the encoder sees."""
+def _pre(x: Tensor, config: AMConfig, gamma: float, rand: RowRandom, draws: int, mask: Tensor | None) -> Tensor:
+    """The gradient filter's marker (kept inside `mask`, the receptive fields), then R_pre (jitter, zoom,
+    normalise): what the encoder sees."""
     pre = config.pre
-    x_act = R.filter_gradient(x, gamma)
+    x_act = R.filter_gradient(x, gamma, mask)
     if pre.jitter:
         x_act = R.jitter(x_act, rand.integers(-pre.jitter, pre.jitter + 1, draws, 2).reshape(-1, 2))
     if pre.scale:
@@ -152,6 +155,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     draws = param.draws
     target_of_row = torch.arange(len(objectives), device=device).repeat_interleave(samples)
     target_of_image = target_of_row.repeat_interleave(draws)
+    fields = receptive_fields(model, bank, config.seed)
 
     def per_row(t: Tensor) -> Tensor:
         """Mean over each row's draws (images come row by row, `draws` at a time)."""
@@ -168,6 +172,9 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     params = [p for p in param.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
     nan_rows = torch.full((rows,), float("nan"), device=device)
+    mask = field_masks(fields, config, samples) if config.grad.confine and sched["grad.gamma"].any() else None
+    if mask is not None and draws > 1:
+        mask = mask.repeat_interleave(draws, 0)
     recorder = Recorder(rows, device, config, param, on_step, model.input.shape)
     measure_elbo = model.has_elbo and config.elbo_every > 0
     status = "completed"
@@ -183,7 +190,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
             break
         # ---- forward: x = G(theta), R_grad marker, R_pre, readouts ----
         x = param(rand)
-        x_act = _pre(x, config, float(sched["grad.gamma"][step]), rand, draws)
+        x_act = _pre(x, config, float(sched["grad.gamma"][step]), rand, draws, mask)
         plain = x_act is x  # no R_pre and no gradient filter: what the model computed from x is shared
         readouts = read(x_act, bank.needed)
         shared = readouts.shared if plain else None
@@ -223,6 +230,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         optimizer.step()
         if post_active and step % post.every == 0:
             _post_step(param, post, float(sched["post.blur_sigma"][step]), float(sched["post.tv_denoise"][step]))
+        param.project()
         if bar is not None:
             bar.update(1)
             if step % 10 == 0:
@@ -234,7 +242,19 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         final = param.current().detach().clone()
     if status == "completed":
         recorder.snapshot(steps, final)
-    return recorder.result(final, status, started, device, model)
+    result = recorder.result(final, status, started, device, model)
+    grown = dilate(fields, reach(config, *fields.shape[-2:])).repeat_interleave(samples, 0).cpu().numpy()
+    result.checks = row_checks(result, model, grown, _final_elbo(model, final, config, rows))
+    return result
+
+
+def _final_elbo(model: Explorable, final: Tensor, config: AMConfig, rows: int) -> np.ndarray | None:
+    """The ELBO of each row's final input (a random stream of its own), for the in_distribution check."""
+    if not model.has_elbo:
+        return None
+    noise = RowRandom(config.seed, config.target_keys(), config.samples, final.device, stream=2)
+    with torch.no_grad():
+        return model.elbo_rows(final, noise, 1).float().cpu().numpy()
 
 
 def _detached(shared: object) -> object:

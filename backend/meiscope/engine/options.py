@@ -38,6 +38,8 @@ def _bounds(info: FieldInfo) -> str:
 
 
 def _choices(info: FieldInfo) -> str:
+    if info.annotation is bool:
+        return "true|false"
     args = getattr(info.annotation, "__args__", None)
     if args and all(isinstance(a, str) for a in args):
         return "|".join(args)

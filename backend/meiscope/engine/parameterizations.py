@@ -19,27 +19,55 @@ from .config import AMConfig
 from .randomness import RowRandom
 
 Shape = tuple[int, int, int]  # (channels, height, width)
+Bounds = tuple[float, float] | None  # the input range a parameterization keeps its images in (None: free)
 
 
-def _initial_images(config: AMConfig, rand: RowRandom, shape: Shape) -> Tensor:
+def _initial_images(config: AMConfig, rand: RowRandom, shape: Shape, bounds: Bounds = None) -> Tensor:
+    """Noise of std init.scale (or zeros) around 0, or, inside bounds, around the range's middle."""
     if config.init.kind == "zeros":
-        return torch.zeros(len(rand), *shape, device=rand.device)
-    return rand.normal(*shape) * config.init.scale
+        images = torch.zeros(len(rand), *shape, device=rand.device)
+    else:
+        images = rand.normal(*shape) * config.init.scale
+    if bounds is None:
+        return images
+    low, high = bounds
+    return (images + (low + high) / 2).clamp(low, high)
 
 
-def _draw(mean: Tensor, sigma: Tensor, family: str, draws: int, rand: RowRandom) -> Tensor:
-    """`draws` reparameterised samples per row around `mean` (rows, C, H, W) -> (rows x draws, C, H, W)."""
+def _squash(y: Tensor, bounds: Bounds) -> Tensor:
+    """A smooth map of any value into the open range (the identity's slope at its middle): tanh, centred and
+    scaled, so that a transform's output stays inside without a clamp that would cut its gradient."""
+    if bounds is None:
+        return y
+    low, high = bounds
+    middle, half = (low + high) / 2, (high - low) / 2
+    return middle + half * torch.tanh((y - middle) / half)
+
+
+def _draw(mean: Tensor, sigma: Tensor, family: str, draws: int, rand: RowRandom, bounds: Bounds = None) -> Tensor:
+    """`draws` reparameterised samples per row around `mean` (rows, C, H, W) -> (rows x draws, C, H, W);
+    inside bounds, each sample is clipped to the range (a value outside it is no input of the model)."""
     rows, shape = mean.shape[0], tuple(mean.shape[1:])
     mean, sigma = mean.unsqueeze(1), sigma.unsqueeze(1)
     if family == "normal":
         x = mean + sigma * rand.normal(draws, *shape)
     else:
         x = laplace_from_uniform(mean, sigma, rand.uniform(draws, *shape, low=-0.5, high=0.5))
-    return x.reshape(rows * draws, *shape)
+    x = x.reshape(rows * draws, *shape)
+    return x if bounds is None else x.clamp(*bounds)
 
 
 class Parameterization(nn.Module):
     draws = 1
+    bounds: Bounds = None
+
+    @torch.no_grad()
+    def project(self) -> None:
+        """Put the image parameters back inside the bounds (projected gradient ascent); the loop calls it after
+        every step. Transforms need none: their output is squashed into the range."""
+        if self.bounds is not None:
+            for p in self.image_params():
+                p.clamp_(*self.bounds)
 
     def image_params(self) -> list[Tensor]:
         """Parameters that are images (rows, C, H, W): every R_post stage acts on them."""
@@ -58,9 +86,10 @@ class Parameterization(nn.Module):
 
 
 class Pixel(Parameterization):
-    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape) -> None:
+    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape, bounds: Bounds = None) -> None:
         super().__init__()
-        self.x = nn.Parameter(_initial_images(config, rand, shape))
+        self.bounds = bounds
+        self.x = nn.Parameter(_initial_images(config, rand, shape, bounds))
 
     def forward(self, rand: RowRandom) -> Tensor:
         return self.x
@@ -75,11 +104,11 @@ class Pixel(Parameterization):
 class Distribution(Parameterization):
     """theta = (mu, sigma) of a Normal or Laplace over images; sigma per pixel, learned or fixed."""
 
-    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape) -> None:
+    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape, bounds: Bounds = None) -> None:
         super().__init__()
         opts = config.distribution
-        self.family, self.draws = opts.family, opts.draws
-        self.mu = nn.Parameter(_initial_images(config, rand, shape))
+        self.family, self.draws, self.bounds = opts.family, opts.draws, bounds
+        self.mu = nn.Parameter(_initial_images(config, rand, shape, bounds))
         log_sigma = torch.full_like(self.mu, float(np.log(opts.sigma)))
         if opts.learn_sigma:
             self.log_sigma = nn.Parameter(log_sigma)
@@ -87,7 +116,7 @@ class Distribution(Parameterization):
             self.register_buffer("log_sigma", log_sigma)
 
     def forward(self, rand: RowRandom) -> Tensor:
-        return _draw(self.mu, self.log_sigma.exp(), self.family, self.draws, rand)
+        return _draw(self.mu, self.log_sigma.exp(), self.family, self.draws, rand, self.bounds)
 
     def image_params(self) -> list[Tensor]:
         return [self.mu]
@@ -103,12 +132,13 @@ class Transform(Parameterization):
     """theta = (input i, weights of G); x = G(i), G one k x k convolution or a small CNN (circular padding).
     With C input channels the convolution maps C channels to C, the CNN C to `channels` to C."""
 
-    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape) -> None:
+    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape, bounds: Bounds = None) -> None:
         super().__init__()
         opts = config.transform
         k = opts.kernel_size
         self.pad = k // 2
         self.shape = shape
+        self.out_bounds = bounds  # G's output is squashed into them; the input i itself is free
         self.input = nn.Parameter(_initial_images(config, rand, shape))
         channels = shape[0]
         if opts.kind == "conv":
@@ -131,7 +161,7 @@ class Transform(Parameterization):
             y = F.conv2d(y, w.reshape(-1, *w.shape[2:]), bias, groups=rows)
             if i < len(self.kernels) - 1:
                 y = F.leaky_relu(y, 0.1)
-        return y.reshape(rows, *self.shape)
+        return _squash(y.reshape(rows, *self.shape), self.out_bounds)
 
     def forward(self, rand: RowRandom) -> Tensor:
         return self.transformed()
@@ -150,13 +180,13 @@ class Transform(Parameterization):
 class TransformDistribution(Transform):
     """G(i) is the mean of a Normal or Laplace with fixed sigma; each step draws a batch around it."""
 
-    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape) -> None:
-        super().__init__(config, rand, shape)
+    def __init__(self, config: AMConfig, rand: RowRandom, shape: Shape, bounds: Bounds = None) -> None:
+        super().__init__(config, rand, shape, bounds)
         self.family, self.draws, self.sigma = config.distribution.family, config.distribution.draws, config.distribution.sigma
 
     def forward(self, rand: RowRandom) -> Tensor:
         mean = self.transformed()
-        return _draw(mean, torch.full_like(mean, self.sigma), self.family, self.draws, rand)
+        return _draw(mean, torch.full_like(mean, self.sigma), self.family, self.draws, rand, self.out_bounds)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {**super().arrays(), "sigma": np.full(len(self.input), self.sigma, dtype=np.float32)}
@@ -200,15 +230,14 @@ def as_images(t: Tensor) -> np.ndarray:
 
 
 def build(config: AMConfig, model: Explorable, rand: RowRandom) -> Parameterization:
+    """The parameterization of config.method; image methods keep their images inside the model's declared input
+    range unless config.keep_in_range is off. The latent methods' images are what the model generates."""
     method = config.method
     shape = model.input.shape
-    if method == "pixel":
-        return Pixel(config, rand, shape)
-    if method == "distribution":
-        return Distribution(config, rand, shape)
-    if method == "transform":
-        return Transform(config, rand, shape)
-    if method == "transform_distribution":
-        return TransformDistribution(config, rand, shape)
+    bounds = model.input.range if config.keep_in_range else None
+    images = {"pixel": Pixel, "distribution": Distribution, "transform": Transform,
+              "transform_distribution": TransformDistribution}
+    if method in images:
+        return images[method](config, rand, shape, bounds)
     main = [(o.main.layer, o.main.unit) for o in config.objectives for _ in range(config.samples)]
     return Latent(config, rand, model, method.removeprefix("latent_"), main)

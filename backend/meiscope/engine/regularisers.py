@@ -59,24 +59,28 @@ def spectrum_weights(size: int | tuple[int, int], gamma: float, device: torch.de
 
 
 class SpectrumFilter(torch.autograd.Function):
-    """Identity in the forward pass; multiplies the gradient's 2-D spectrum by `weights` on the way back."""
+    """Identity in the forward pass; multiplies the gradient's 2-D spectrum by `weights` on the way back, then
+    (with a mask) keeps the filtered gradient inside each image's mask."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weights: Tensor) -> Tensor:
-        ctx.save_for_backward(weights)
+    def forward(ctx, x: Tensor, weights: Tensor, mask: Tensor | None) -> Tensor:
+        ctx.save_for_backward(weights, mask)
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (weights,) = ctx.saved_tensors
+        weights, mask = ctx.saved_tensors
         size = grad.shape[-2:]
-        return torch.fft.irfft2(torch.fft.rfft2(grad) * weights, s=size), None
+        filtered = torch.fft.irfft2(torch.fft.rfft2(grad) * weights, s=size)
+        return (filtered if mask is None else filtered * mask), None, None
 
 
-def filter_gradient(x: Tensor, gamma: float) -> Tensor:
+def filter_gradient(x: Tensor, gamma: float, mask: Tensor | None = None) -> Tensor:
+    """The gradient filter's marker: x itself, whose gradient is low-passed by 1/|f|^gamma on the way back and
+    kept inside `mask` (N, 1, H, W), each unit's receptive field (engine/fields.py), where one is given."""
     if gamma == 0:
         return x
-    return SpectrumFilter.apply(x, spectrum_weights(tuple(x.shape[-2:]), gamma, x.device))
+    return SpectrumFilter.apply(x, spectrum_weights(tuple(x.shape[-2:]), gamma, x.device), mask)
 
 
 # ---- R_obj --------------------------------------------------------------------------------------

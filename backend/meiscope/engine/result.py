@@ -45,6 +45,7 @@ class Run:
     snapshot_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     rows: list[dict] = field(default_factory=list)  # [{"unit": u, "sample": s}, ...]
     info: dict = field(default_factory=dict)  # status, steps_done, wall_s, device, versions
+    checks: list[dict] = field(default_factory=list)  # per row: {name: {"ok", "value", "detail"}} (engine/checks.py)
 
     # ---- convenience ----------------------------------------------------------------------------
     def row(self, unit: int, sample: int = 0) -> int:
@@ -83,7 +84,7 @@ class Run:
             arrays.update({f"array_{k}": v for k, v in self.arrays.items()})
             np.savez_compressed(tmp / "arrays.npz", **arrays)
             meta = {"format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),
-                    "rows": self.rows, "info": self.info}
+                    "rows": self.rows, "info": self.info, "checks": self.checks}
             (tmp / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
             (tmp / "config.json").write_text(self.config.model_dump_json(indent=1) + "\n")
             if also is not None:
@@ -118,5 +119,5 @@ class Run:
             snapshots=arrays.pop("snapshots"), snapshot_steps=arrays.pop("snapshot_steps"),
             metrics={k[len("metric_"):]: v for k, v in arrays.items() if k.startswith("metric_")},
             arrays={k[len("array_"):]: v for k, v in arrays.items() if k.startswith("array_")},
-            rows=meta["rows"], info=meta["info"],
+            rows=meta["rows"], info=meta["info"], checks=meta.get("checks", []),
         )

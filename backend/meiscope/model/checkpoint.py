@@ -173,13 +173,27 @@ def load_training_state(folder: Path) -> dict:
     return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
-def card_census(folder: Path) -> list[dict] | None:
-    """The z2 unit census of the model card beside a checkpoint (metrics.units.census), or None."""
+def _card_metric(folder: Path, *path: str):
+    """A value of the model card beside a checkpoint (model_card.json's metrics), or None."""
     try:
-        census = json.loads((Path(folder) / CARD_JSON).read_text())["metrics"]["units"]["census"]
+        value = json.loads((Path(folder) / CARD_JSON).read_text())["metrics"]
+        for key in path:
+            value = value[key]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return value
+
+
+def card_census(folder: Path) -> list[dict] | None:
+    """The z2 unit census of the model card beside a checkpoint (metrics.units.census), or None."""
+    census = _card_metric(folder, "units", "census")
     return census if isinstance(census, list) else None
+
+
+def card_elbo_percentiles(folder: Path) -> list[float] | None:
+    """The held-out reference batch's ELBO percentiles (metrics.reference_batch.elbo_percentiles), or None."""
+    values = _card_metric(folder, "reference_batch", "elbo_percentiles")
+    return values if isinstance(values, list) and values else None
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> TDVAE:
@@ -187,7 +201,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     float32, of the sizes the folder records (none recorded: TDVAE-40).
 
     Accepts a sharded folder (manifest.json) or a training-state folder (state.safetensors). A model card
-    beside the weights gives the model its z2 unit census.
+    beside the weights gives the model its z2 unit census and the held-out ELBOs an input is compared with.
     """
     folder = DEFAULT_MODEL_DIR if path is None else Path(path)
     if (folder / MANIFEST).is_file() or not (folder / STATE_FILE).is_file():
@@ -203,4 +217,5 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     census = card_census(folder)
     if census is not None:
         model.unit_census = {"z2": census}
+    model.heldout_elbos = card_elbo_percentiles(folder)
     return model.to(device).eval()

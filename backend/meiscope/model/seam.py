@@ -133,6 +133,11 @@ class Explorable(nn.Module):
         "label", ...}), or None when unknown."""
         return None
 
+    def elbo_reference(self):
+        """ELBOs of held-out inputs (a numpy array, e.g. their percentiles), against which an input's ELBO is
+        placed (the in_distribution check), or None when unknown. Only where has_elbo."""
+        return None
+
     # ---- derived ----
     @property
     def device(self) -> torch.device:

@@ -151,6 +151,7 @@ class TDVAE(Explorable):
         self.latents = {"z2": LatentSpace("z2", z2_dim, "x = W mean(p(z1 | z2)) + bias"),
                         "z1": LatentSpace("z1", z1_dim, "x = W z1 + bias")}
         self.unit_census: dict[str, list[dict]] = {}  # layer -> records, set by load_model from the model card
+        self.heldout_elbos: list[float] | None = None  # held-out ELBO percentiles, set by load_model from the card
         x_dim = self.x_dim
         # Built in this order (a, b, c, d, e, W) so that a seeded init of TDVAE-40 never changes.
         self.enc_a = mlp([x_dim, *enc_a_hidden, h_dim], activate_output=True)  # x -> h
@@ -333,3 +334,6 @@ class TDVAE(Explorable):
 
     def census(self, layer: str) -> list[dict] | None:
         return self.unit_census.get(layer)
+
+    def elbo_reference(self) -> np.ndarray | None:
+        return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)

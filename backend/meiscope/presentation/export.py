@@ -13,8 +13,9 @@ import zipfile
 from pathlib import Path
 
 from ..atomic import clean_leftovers_once, partial_prefix
-from .figures import write_figures, write_sheet
+from ..engine.checks import summary, trustworthy
 from ..engine.result import METRICS, Run
+from .figures import write_figures, write_sheet
 from .labels import differing_fields, flat_config, folder_names, model_name, relevant, run_labels, value_text
 from .plotting import FIGURE_LOCK
 
@@ -25,7 +26,7 @@ README = """meiscope figure set
 
 {n} run(s). For each run, a folder named by its unit(s), method and id holds:
   config.json    the AMConfig that made the run; `meiscope am --config config.json` replays it
-  run.json       rows (unit, sample), status, wall time, device
+  run.json       rows (unit, sample), status, wall time, device, and each row's checks
   arrays.npz     images, best_images, snapshots, metric_* (steps x rows), array_* (kernels, sigma, ...)
   metrics.csv    one line per step and row: activation, runner_up, runner_up_unit, elbo, objective
   figures/       inputs, best inputs, amplitude spectra, kernels (transform methods), sigma (distribution
@@ -39,6 +40,14 @@ centre. Metric curves: activation per step, ELBO in nats.
 
 Runs, labelled in the figures by their target, method and the config fields that differ between them:
 {table}
+
+Checks of each result (ok, FAIL, or n/a where a check does not apply to the model): driven (the final activation
+against the unit's 99.9th percentile on data, or against the start without a census), target_wins (no other unit
+of the layer ends above the target), in_range (inside the model's declared input range), in_distribution (the
+ELBO's percentile among held-out inputs), converged (at most 2% change over the last 10% of the steps),
+inside_receptive_field (at most 10% of the change of the input outside the unit's receptive field). A result is
+trustworthy when every check that applies is ok.
+{checks}
 
 Models (name, where from, sha256 of the weights or their manifest) and software:
 {models}
@@ -77,6 +86,23 @@ def runs_table(runs: dict[str, Run], folders: dict[str, str], labels: dict[str, 
     return f"{text}\n\nThe config fields that differ between them:\n{_columns(rows)}"
 
 
+def checks_text(runs: dict[str, Run], folders: dict[str, str], most: int = 20) -> str:
+    """Each run's checks, a line per row (the first `most` rows of a run, then a tally)."""
+    lines = []
+    for name, run in runs.items():
+        if not run.checks:
+            lines.append(f"  {folders[name]}: no checks recorded (a run saved before meiscope checked its results)")
+            continue
+        for row, checks in list(zip(run.rows, run.checks))[:most]:
+            sample = f".{row['sample']}" if run.config.samples > 1 else ""
+            lines.append(f"  {folders[name]} unit {row['unit']}{sample}: {summary(checks)}")
+        rest = run.checks[most:]
+        if rest:
+            lines.append(f"  {folders[name]}: {len(rest)} more rows, {sum(trustworthy(c) for c in rest)} of them "
+                         "pass every check that applies (run.json has them all)")
+    return "\n".join(lines)
+
+
 def metrics_csv(run: Run) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -112,7 +138,8 @@ def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str,
             write_sheet(list(runs.items()), root / "sheet.png", formats, labels=labels)
         for name, source in (extra or {}).items():
             (shutil.copytree if Path(source).is_dir() else shutil.copyfile)(source, root / name)
-        readme = README.format(n=len(runs), table=runs_table(runs, folders, labels), models=_models(runs))
+        readme = README.format(n=len(runs), table=runs_table(runs, folders, labels), models=_models(runs),
+                               checks=checks_text(runs, folders))
         (root / "README.txt").write_text(readme + readme_note, encoding="utf-8")
         clean_leftovers_once(zip_path.parent)
         fd, partial = tempfile.mkstemp(prefix=partial_prefix(zip_path), dir=zip_path.parent)

@@ -39,6 +39,17 @@ def elbo_terms_mean(model: TDVAE, patches: np.ndarray | torch.Tensor, seed: int 
 
 
 @torch.no_grad()
+def elbo_percentiles(model: TDVAE, patches: np.ndarray | torch.Tensor, seed: int = ELBO_SEED,
+                     batch: int = 1024) -> list[float]:
+    """The 0th, 1st, ..., 100th percentile of the patches' ELBOs (nats, one sample each, fixed seed): where an
+    input's ELBO falls among held-out inputs (the engine's in_distribution check)."""
+    x = as_batch(patches)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    elbos = torch.cat([model.elbo_terms(x[i : i + batch], generator=gen).elbo() for i in range(0, len(x), batch)])
+    return [round(float(v), 2) for v in np.percentile(elbos.double().cpu().numpy(), np.arange(101))]
+
+
+@torch.no_grad()
 def reconstruction_r2(model: TDVAE, patches: np.ndarray, batch: int = 2048) -> float:
     """Fraction of held-out pixel variance explained by the posterior-mean reconstruction."""
     x = as_batch(patches)
@@ -85,6 +96,7 @@ def evaluate(model: TDVAE, train: np.ndarray, heldout: np.ndarray) -> dict:
             "pixel_mean": float(ref.mean(dtype=np.float64)),
             "pixel_std": float(ref.std(dtype=np.float64)),
             **elbo_terms_mean(model, ref),
+            "elbo_percentiles": elbo_percentiles(model, ref),
         },
         "baselines": {**baselines,
                       "margin_over_floored_gaussian": heldout_terms["elbo"] - baselines["floored_gaussian"]},

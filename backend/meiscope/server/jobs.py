@@ -26,6 +26,9 @@ from ..model.seam import Explorable
 from .limits import RUN_ID, Busy, ServerLimits
 
 
+SUMMARY_CHECKS = 16  # rows whose checks a run's summary carries (run.json has them all)
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -73,6 +76,7 @@ class Job:
                             "objective": m["objective"][-1].tolist(), "wall_s": self.result.info["wall_s"]}
             elbo = m["elbo"][np.isfinite(m["elbo"]).all(axis=1)]
             out["final"]["elbo"] = elbo[-1].tolist() if len(elbo) else None
+            out["checks"] = self.result.checks[:SUMMARY_CHECKS]
         return out
 
 

@@ -68,7 +68,8 @@ class Outbox:
 
 def done_message(job: Job) -> dict:
     summary = job.summary()
-    message = {"type": "done", "run_id": job.id, "status": job.status, "step": job.step, "final": summary.get("final")}
+    message = {"type": "done", "run_id": job.id, "status": job.status, "step": job.step, "final": summary.get("final"),
+               "checks": summary.get("checks", [])}
     if job.status == "failed":
         message = {"type": "error", "run_id": job.id, "message": f"run failed: {job.error}"}
     return message
