@@ -12,13 +12,10 @@ import { unpack } from "./unpack.js";
 
 export { drawCanvas, unpack };
 
-// The page starts from a regularised preset, measured on the shipped TDVAE-40 (the 12 z2 units of largest
-// mean KL, 200 steps, final activation over the unit's 99.9th percentile on data): unregularised, a median of
-// 32x (12 to 70x) and an ELBO near -570,000 nats against -1,144 for held-out data; with jitter 2 and gamma 1, a
-// median of 1.7x (9 of 12 above 1.5x) and an ELBO near the data's; adding an ELBO weight of 0.001, 0.9x (1 of
-// 12 above 1.5x). The ELBO weight costs about 15% more time: the page measures the ELBO for its curve anyway.
-const REGULARISED = "pixel, jitter + gradient filter";
-const WITH_ELBO = { name: "pixel, jitter + gradient filter + ELBO 0.001", add: { obj: { elbo_weight: 0.001 } } };
+// The page starts from the default configuration, AMConfig's own defaults (the preset "default"): the same one
+// that `meiscope am`, the atlas and the unit analysis use, chosen by measurement (docs/METHODS.md, "The default
+// configuration").
+const DEFAULT_PRESET = "default";
 
 // ---- config <-> form ---------------------------------------------------------------------------
 const form = $("#controls");
@@ -28,7 +25,8 @@ function readConfig() {
   const config = structuredClone(state.baseConfig ?? {});
   for (const el of controls()) {
     if (el.dataset.schedule) continue;  // a schedule from a stored config: it stays as it came (baseConfig)
-    setPath(config, el.name, el.type === "number" ? Number(el.value) : el.value);
+    const auto = el.dataset.auto && el.value === "";  // an empty box of a field that takes "auto"
+    setPath(config, el.name, auto ? "auto" : el.type === "number" ? Number(el.value) : el.value);
   }
   config.unit = state.selected ?? 0;
   config.layer = state.layer ?? config.layer;
@@ -50,7 +48,7 @@ function writeConfig(config) {
       el.title = `a schedule from the stored config: ${el.dataset.schedule}`;
     } else {
       delete el.dataset.schedule;
-      if (value !== undefined) el.value = value;
+      if (value !== undefined) el.value = value === "auto" && el.dataset.auto ? "" : value;
     }
   }
   syncControls();
@@ -62,7 +60,7 @@ function syncControls() {
   for (const slider of form.querySelectorAll("input[data-slider]")) {
     const box = form.elements[slider.dataset.slider];
     slider.disabled = box.disabled;
-    if (!box.disabled) slider.value = box.value;
+    if (!box.disabled) slider.value = box.value === "" && box.dataset.auto ? slider.min : box.value;
   }
   const method = form.elements["method"].value;
   for (const label of form.querySelectorAll("label[data-methods]")) {
@@ -406,19 +404,15 @@ function offerWhatTheModelHas(model) {
   select.hidden = model.layers.length < 2;
 }
 
-// presets that need what this model lacks (a latent method, an ELBO weight) are left out; the page's default
-// (REGULARISED, with a small ELBO weight where the model has an ELBO) is marked in the menu
+// presets that need what this model lacks (a latent method, an ELBO weight) are left out; the default
+// configuration is the page's start, marked in the menu
 function offerPresets(presets, model) {
   state.presets = Object.fromEntries(Object.entries(presets).filter(([, p]) =>
     model.methods.includes(p.method ?? "pixel") && (model.has_elbo || !(p.obj?.elbo_weight > 0))));
-  if (state.presets[REGULARISED]) {
-    if (model.has_elbo) state.presets = { [WITH_ELBO.name]: merged(state.presets[REGULARISED], WITH_ELBO.add), ...state.presets };
-    state.defaultPreset = model.has_elbo ? WITH_ELBO.name : REGULARISED;
-  } else {
-    state.defaultPreset = Object.keys(state.presets)[0] ?? null;
-  }
+  state.defaultPreset = state.presets[DEFAULT_PRESET] ? DEFAULT_PRESET : Object.keys(state.presets)[0] ?? null;
   for (const name of Object.keys(state.presets)) {
-    $("#preset").append(new Option(name === state.defaultPreset ? `${name} (default)` : name, name));
+    const marked = name === state.defaultPreset && name !== DEFAULT_PRESET;  // "default" says so itself
+    $("#preset").append(new Option(marked ? `${name} (default)` : name, name));
   }
 }
 

@@ -23,10 +23,15 @@ export function fieldSchema(schema, path) {
   return node;
 }
 
+// whether a field also takes the word "auto" (pre.jitter): its number box then reads "auto" when empty
+export const takesAuto = (field) => (field.anyOf ?? []).some((t) => t.const === "auto");
+
 export function bounds(field) {
-  const lo = field.minimum ?? field.exclusiveMinimum, hi = field.maximum ?? field.exclusiveMaximum;
+  // a number that may also be "auto": the bounds are its integer branch's
+  const numeric = takesAuto(field) ? field.anyOf.find((t) => t.type === "integer" || t.type === "number") : field;
+  const lo = numeric.minimum ?? numeric.exclusiveMinimum, hi = numeric.maximum ?? numeric.exclusiveMaximum;
   const integer = field.type === "integer" || (field.anyOf ?? []).some((t) => t.type === "integer");
-  return { lo, hi, integer, loOpen: field.minimum === undefined && lo !== undefined };
+  return { lo, hi, integer, loOpen: numeric.minimum === undefined && lo !== undefined };
 }
 
 function rangeText({ lo, hi, loOpen }) {
@@ -46,6 +51,10 @@ export function applySchema(form, schema, defaults, limits) {
       if (b.lo !== undefined) el.min = b.lo;
       if (b.hi !== undefined) el.max = b.hi;
       if (b.integer && el.step === "any") el.step = "1";
+      if (takesAuto(field)) {
+        el.dataset.auto = "true";
+        el.placeholder = "auto";
+      }
     }
     if (el.tagName === "SELECT" && field.enum && !el.options.length) {
       for (const value of field.enum) el.append(new Option(value, value));
@@ -54,7 +63,7 @@ export function applySchema(form, schema, defaults, limits) {
     if (el.name === "steps" && limits?.max_steps < b.hi) title += `; this server runs at most ${limits.max_steps.toLocaleString()}`;
     el.title = title;
     const value = getPath(defaults, el.name);
-    if (value !== undefined && typeof value !== "object") el.value = value;
+    if (value !== undefined && typeof value !== "object") el.value = value === "auto" && el.dataset.auto ? "" : value;
   }
   for (const slider of form.querySelectorAll("input[data-slider]")) {
     const b = bounds(fieldSchema(schema, slider.dataset.slider));

@@ -2,6 +2,7 @@
 regularised preset, flags results outside the data's range, labels every figure with its units, compares
 pinned runs by what differs between them and takes every bound from the config schema."""
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -14,7 +15,6 @@ from test_browser import ARTIFACTS, browser, download_zip, overlaps, page, servi
 
 from meiscope.server.app import create_app  # noqa: E402
 
-REGULARISED = "pixel, jitter + gradient filter"
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 
 
@@ -56,18 +56,34 @@ def final_activation(page):
     return float(page.locator("#history li").last.inner_text().rsplit("activation ", 1)[1])
 
 
-def test_the_page_starts_from_a_regularised_preset_and_says_so(page, server):
-    presets = api(page, "/api/presets")
-    chosen = page.input_value("#preset")
-    labels = page.eval_on_selector_all("#preset option", "os => os.map(o => o.textContent)")
-    assert [label for label in labels if label.endswith("(default)")] == [f"{chosen} (default)"]
-    base = presets[REGULARISED]
-    assert page.input_value("input[name='pre.jitter']") == str(base["pre"]["jitter"])
-    assert float(page.input_value("input[name='grad.gamma']")) == base["grad"]["gamma"]
-    assert 0 < float(page.input_value("input[name='obj.elbo_weight']")) <= 0.01  # the shipped model has an ELBO
-    assert "jitter" in page.url and "elbo_weight" in page.url
+# every message the page sends over its websockets, kept in window.__sent
+RECORD_SENT = """
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) { (window.__sent = window.__sent || []).push(data); return send.call(this, data); };
+"""
+RECORDING = ("unit", "layer", "snapshot_every", "elbo_every")  # the page records a run at its own frame rate
 
+
+def test_the_page_starts_from_the_default_configuration_and_says_so(page, server):
+    defaults = api(page, "/api/config/schema")["defaults"]
+    chosen = page.input_value("#preset")
+    assert chosen == "default"
+    labels = page.eval_on_selector_all("#preset option", "os => os.map(o => o.textContent)")
+    assert labels[:2] == ["custom", "default"] and not [label for label in labels if label.endswith("(default)")]
+    assert defaults["pre"]["jitter"] == "auto"
+    assert page.input_value("input[name='pre.jitter']") == "" and \
+        page.get_attribute("input[name='pre.jitter']", "placeholder") == "auto"
+    assert float(page.input_value("input[name='grad.gamma']")) == defaults["grad"]["gamma"]
+    assert float(page.input_value("input[name='obj.elbo_weight']")) == defaults["obj"]["elbo_weight"]
+
+    page.add_init_script(RECORD_SENT)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     run(page, 60, unit=50)
+    sent = [json.loads(m) for m in page.evaluate("window.__sent")]
+    first = next(m["config"] for m in sent if m["type"] == "start")
+    strip = lambda c: {k: v for k, v in c.items() if k not in RECORDING}  # noqa: E731
+    assert strip(first) == strip({**defaults, "steps": 60}), (first, defaults)  # the page's first run: the default
     text, level = badge(page, "#input-signals", "activation")
     default_ratio = ratio_of(text)
     assert level in ("ok", "warn"), text  # the default stays near the data's range
@@ -87,7 +103,7 @@ def test_the_page_starts_from_a_regularised_preset_and_says_so(page, server):
     assert page.input_value("#preset") == ""
     page.goto(server + "/")  # no hash: the default again
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
-    assert page.input_value("#preset") == chosen and page.input_value("input[name='pre.jitter']") == str(base["pre"]["jitter"])
+    assert page.input_value("#preset") == chosen and page.input_value("input[name='pre.jitter']") == ""
 
 
 def test_every_result_carries_its_out_of_distribution_signals(page):
@@ -244,6 +260,14 @@ def _field(schema, path):
     return node
 
 
+def _numeric(field):
+    """A field that takes a number or a word ("auto"): its number's schema (a schedule field states its bounds at
+    its top)."""
+    if "maximum" in field:
+        return field
+    return next((t for t in field.get("anyOf", []) if t.get("type") in ("integer", "number")), field)
+
+
 def test_every_bound_comes_from_the_config_schema(page):
     answer = api(page, "/api/config/schema")
     schema, defaults = answer["schema"], answer["defaults"]
@@ -253,6 +277,7 @@ def test_every_bound_comes_from_the_config_schema(page):
     for c in controls:
         field = _field(schema, c["name"])
         if c["type"] == "number":
+            field = _numeric(field)
             lo = field.get("minimum", field.get("exclusiveMinimum"))
             assert float(c["min"]) == lo and float(c["max"]) == field["maximum"], c
         if c["options"] is not None and "enum" in field:
@@ -264,17 +289,20 @@ def test_every_bound_comes_from_the_config_schema(page):
         min: e.min, max: e.max, label: e.closest('label').textContent}))""")
     assert len(sliders) >= 5
     for s in sliders:
-        field = _field(schema, s["name"])
+        field = _numeric(_field(schema, s["name"]))
         assert float(s["min"]) == field["minimum"] and float(s["max"]) <= field["maximum"]
         if float(s["max"]) < field["maximum"]:  # a narrower display range says so in its label
             assert f"slider ≤ {float(s['max']):g}" in s["label"], s
 
-    page.select_option("#preset", "pixel, unregularised")  # every control at the schema's default
+    page.select_option("#preset", "default")  # every control at the schema's default
     values = page.eval_on_selector_all("#controls [name]", "els => els.map(e => [e.name, e.value])")
     for name, value in values:
         want = defaults
         for part in name.split("."):
             want = want[part]
+        if want == "auto":  # an empty box that reads "auto"
+            assert value == "", (name, value)
+            continue
         assert value == str(want) or float(value) == want, (name, value, want)
 
     html = (FRONTEND / "index.html").read_text()  # no bound of the page's own

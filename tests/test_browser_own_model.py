@@ -90,7 +90,10 @@ def test_colour_inputs_of_another_size(browser, colour_server):
     assert trace == {"type": "image", "h": 24, "w": 32, "c": 3}
     spectrum = page.evaluate("document.getElementById('plot-spectrum').data[0].z")
     assert len(spectrum) == 24 and len(spectrum[0]) == 32
-    assert page.locator("#input-signals").is_hidden()  # no census, no ELBO: no badge
+    # no census, no ELBO: no activation or ELBO badge, but the checks that apply (driven against the start)
+    assert page.locator("#input-signals .badge[data-signal='activation'], #input-signals .badge[data-signal='elbo']").count() == 0
+    assert page.locator("#input-signals .badge[data-signal='check-driven']").count() == 1
+    assert page.locator("#input-signals .badge[data-signal='check-in_distribution']").count() == 0
     assert page.evaluate("document.getElementById('plot-curves').layout.shapes") == []
     page.click("#pin")
     assert page.locator("#pinned canvas").evaluate("c => [c.width, c.height]") == [32, 24]

@@ -73,12 +73,12 @@ def test_am_help_documents_every_option_with_default_and_range():
 
 
 def test_atlas_is_one_batched_run(tmp_path):
-    from meiscope import Run
+    from meiscope import AMConfig, Run
 
     result = runner.invoke(app, ["atlas", "--unit", "0-5", "--steps", "3", "--no-figures", "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     run = Run.load(tmp_path / "a")
-    assert run.config.pre.jitter == 2 and run.config.grad.gamma == 1.0  # atlas defaults
+    assert run.config.snapshot_every == 50 and run.config.pre == AMConfig().pre  # the default, recorded sparsely
     assert [r["unit"] for r in run.rows] == list(range(6))
 
 

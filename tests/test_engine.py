@@ -11,11 +11,18 @@ from meiscope import AMConfig, Run, run
 from meiscope.engine import regularisers as R
 from meiscope.engine.loop import _post_step
 from meiscope.engine.bank import ObjectiveBank
+from meiscope.engine.options import merge
 from meiscope.engine.objectives import unit
 from meiscope.engine.optimizers import build_optimizer
 from meiscope.engine.parameterizations import Pixel
+from meiscope.engine.presets import PLAIN
 from meiscope.engine.randomness import RowRandom
 from meiscope.presentation.figures import save_with_figures
+
+def plain(**fields) -> AMConfig:
+    """A config with every regulariser off unless given: these tests measure what each option does alone."""
+    return AMConfig.model_validate(merge(PLAIN, fields))
+
 
 STEPS = {"pixel": 60, "distribution": 60, "transform": 60, "transform_distribution": 60, "latent_z2": 150,
          "latent_z1": 150}
@@ -24,7 +31,7 @@ STEPS = {"pixel": 60, "distribution": 60, "transform": 60, "transform_distributi
 @pytest.mark.parametrize("method", list(STEPS))
 def test_every_method_drives_the_most_active_units_past_the_data(shipped, top_units, method):
     units = [r["unit"] for r in top_units]
-    result = run(shipped, AMConfig(method=method, unit=units, steps=STEPS[method], elbo_every=0))
+    result = run(shipped, plain(method=method, unit=units, steps=STEPS[method], elbo_every=0))
     start, reached = result.metrics["activation"][0], result.metrics["activation"].max(0)
     p999 = np.array([r["act_p999"] for r in top_units])
     assert (reached > start).all()
@@ -45,9 +52,9 @@ def _shift_robustness(model, image: np.ndarray, u: int, radius: int = 3) -> floa
 
 def test_jitter_makes_the_input_robust_to_shifts(shipped, top_units):
     u = top_units[0]["unit"]
-    plain = run(shipped, AMConfig(unit=u, steps=80, elbo_every=0))
-    jittered = run(shipped, AMConfig(unit=u, steps=80, elbo_every=0, pre={"jitter": 3}))
-    assert _shift_robustness(shipped, jittered.images[0], u) > _shift_robustness(shipped, plain.images[0], u) + 0.05
+    still = run(shipped, plain(unit=u, steps=80, elbo_every=0))
+    jittered = run(shipped, plain(unit=u, steps=80, elbo_every=0, pre={"jitter": 3}))
+    assert _shift_robustness(shipped, jittered.images[0], u) > _shift_robustness(shipped, still.images[0], u) + 0.05
 
 
 def _high_frequency_fraction(images: np.ndarray) -> float:
@@ -66,10 +73,10 @@ def test_gradient_filter_removes_high_frequencies(shipped, top_units):
     assert torch.allclose(torch.fft.rfft2(x.grad)[..., 0, 0], torch.fft.rfft2(raw)[..., 0, 0], atol=1e-4)  # DC kept
     assert _high_frequency_fraction(x.grad.numpy()) < 0.5 * _high_frequency_fraction(raw.numpy())
     u = top_units[1]["unit"]
-    plain = run(shipped, AMConfig(unit=u, steps=60, elbo_every=0, optimizer={"name": "sgd", "lr": 0.5}))
-    filtered = run(shipped, AMConfig(unit=u, steps=60, elbo_every=0, optimizer={"name": "sgd", "lr": 0.5},
-                                     grad={"gamma": 1.5}))
-    assert _high_frequency_fraction(filtered.images) < _high_frequency_fraction(plain.images)
+    unfiltered = run(shipped, plain(unit=u, steps=60, elbo_every=0, optimizer={"name": "sgd", "lr": 0.5}))
+    filtered = run(shipped, plain(unit=u, steps=60, elbo_every=0, optimizer={"name": "sgd", "lr": 0.5},
+                                  grad={"gamma": 1.5}))
+    assert _high_frequency_fraction(filtered.images) < _high_frequency_fraction(unfiltered.images)
 
 
 def test_post_step_blur_changes_the_parameter_the_optimizer_holds():
@@ -100,8 +107,8 @@ def _mean_pairwise_distance(images: np.ndarray) -> float:
 
 def test_diversity_pushes_samples_apart(shipped, top_units):
     base = dict(unit=top_units[0]["unit"], samples=3, steps=60, elbo_every=0, post={"max_norm": 40.0})
-    alone = run(shipped, AMConfig(**base))
-    diverse = run(shipped, AMConfig(**base, diversity={"metric": "euclidean", "weight": 0.5}))
+    alone = run(shipped, plain(**base))
+    diverse = run(shipped, plain(**base, diversity={"metric": "euclidean", "weight": 0.5}))
     assert _mean_pairwise_distance(diverse.images) > 1.1 * _mean_pairwise_distance(alone.images)
 
 
@@ -113,8 +120,8 @@ def test_diversity_pushes_samples_apart(shipped, top_units):
 ])
 def test_a_unit_in_a_batch_matches_its_single_run(shipped, top_units, method, extra):
     units = [r["unit"] for r in top_units]
-    batch = run(shipped, AMConfig(method=method, unit=units, steps=30, samples=2, **extra))
-    single = run(shipped, AMConfig(method=method, unit=units[1], steps=30, samples=2, **extra))
+    batch = run(shipped, plain(method=method, unit=units, steps=30, samples=2, **extra))
+    single = run(shipped, plain(method=method, unit=units[1], steps=30, samples=2, **extra))
     rows = [batch.row(units[1], s) for s in range(2)]
     # equal up to float rounding: summation order differs between batch sizes, and a normalised step (MEI) can
     # carry a rounding difference in a pixel where the gradient is near zero; the image as a whole stays put
@@ -141,7 +148,7 @@ def test_runs_are_deterministic_and_replay_from_saved_files(shipped, tmp_path):
 
 
 def test_saving_over_a_run_leaves_no_temporary_folders(shipped, tmp_path):
-    result = run(shipped, AMConfig(unit=3, steps=3))
+    result = run(shipped, plain(unit=3, steps=3))
     result.save(tmp_path / "r")
     result.save(tmp_path / "r")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
@@ -149,7 +156,7 @@ def test_saving_over_a_run_leaves_no_temporary_folders(shipped, tmp_path):
 
 def test_metrics_track_runner_up_elbo_and_best(shipped, top_units):
     u = top_units[0]["unit"]
-    result = run(shipped, AMConfig(unit=u, steps=20, elbo_every=5))
+    result = run(shipped, plain(unit=u, steps=20, elbo_every=5))
     m = result.metrics
     assert m["activation"].shape == (20, 1)
     assert (m["runner_up_unit"] != u).all()
@@ -162,15 +169,15 @@ def test_metrics_track_runner_up_elbo_and_best(shipped, top_units):
 
 
 def test_learned_sigma_moves_and_fixed_sigma_stays(shipped):
-    fixed = run(shipped, AMConfig(method="distribution", unit=51, steps=20, distribution={"sigma": 0.3}))
-    learned = run(shipped, AMConfig(method="distribution", unit=51, steps=20,
+    fixed = run(shipped, plain(method="distribution", unit=51, steps=20, distribution={"sigma": 0.3}))
+    learned = run(shipped, plain(method="distribution", unit=51, steps=20,
                                     distribution={"sigma": 0.3, "learn_sigma": True}))
     assert np.allclose(fixed.arrays["sigma"], 0.3)
     assert not np.allclose(learned.arrays["sigma"], 0.3)
 
 
 def test_latent_one_hot_start_and_decoding(shipped):
-    result = run(shipped, AMConfig(method="latent_z2", unit=51, steps=1, optimizer={"lr": 1e-6},
+    result = run(shipped, plain(method="latent_z2", unit=51, steps=1, optimizer={"lr": 1e-6},
                                    latent={"one_hot_scale": 4.0}))
     code = result.arrays["latents"][0]
     assert code[51] == pytest.approx(4.0, abs=1e-3) and np.abs(np.delete(code, 51)).max() < 1e-3
@@ -187,7 +194,7 @@ def test_direction_objective_is_the_weighted_sum(shipped):
         mu = shipped.readout(x)
         value = bank.activation({("z2", "mean"): mu}, torch.zeros(4, dtype=torch.long))
     assert torch.allclose(value, mu[:, 51] - 0.5 * mu[:, 94])
-    result = run(shipped, AMConfig(objective=objective, steps=10))
+    result = run(shipped, plain(objective=objective, steps=10))
     assert result.rows == [{"unit": 51, "sample": 0}]
     assert not np.isin(result.metrics["runner_up_unit"], [51, 94]).any()
 
@@ -200,7 +207,7 @@ def test_frames_arrive_and_cancel_stops_the_run(shipped):
         if len(frames) == 3:
             cancel.set()
 
-    result = run(shipped, AMConfig(unit=[1, 2], steps=100, snapshot_every=5), on_step=on_step, cancel=cancel)
+    result = run(shipped, plain(unit=[1, 2], steps=100, snapshot_every=5), on_step=on_step, cancel=cancel)
     assert [f.step for f in frames] == [0, 5, 10]
     for f, snapshot in zip(frames, result.snapshots):  # frames hold copies, not views of the live parameter
         np.testing.assert_array_equal(f.images, snapshot)

@@ -207,7 +207,7 @@ def test_runs_are_labelled_by_what_differs_between_them():
     runs = {"a": fake_run(pre={"jitter": 2}), "b": fake_run(pre={"jitter": 0}),
             "c": fake_run(pre={"jitter": 0}, optimizer={"lr": {"kind": "linear", "start": 0.1, "end": 0.001}})}
     assert differing_fields(runs) == ["optimizer.lr", "pre.jitter"]
-    assert run_labels(runs) == {"a": "unit 141 · pixel · lr 0.01 · jitter 2", "b": "unit 141 · pixel · lr 0.01 · jitter 0",
+    assert run_labels(runs) == {"a": "unit 141 · pixel · lr 0.03 · jitter 2", "b": "unit 141 · pixel · lr 0.03 · jitter 0",
                                 "c": "unit 141 · pixel · lr linear 0.1→0.001 · jitter 0"}
     assert run_labels({"a": runs["a"]}) == {"a": "unit 141 · pixel"}
     assert run_labels({"a": runs["a"], "a2": fake_run(pre={"jitter": 2})}) == {
@@ -232,7 +232,7 @@ def test_an_export_names_folders_and_titles_by_the_runs_labels(tmp_path, monkeyp
     from meiscope.presentation.export import write_export
 
     runs = {"3f2a9c01b2d4": fake_run(pre={"jitter": 2}), "0123456789ab": fake_run(pre={"jitter": 0}),
-            "5e5e5e5e5e5e": fake_run("transform", units=(3, 4))}
+            "5e5e5e5e5e5e": fake_run("transform", units=(3, 4), pre={"jitter": 0})}
     write_export(runs, tmp_path / "x.zip", formats=("png",))
     with zipfile.ZipFile(tmp_path / "x.zip") as zf:
         names = set(zf.namelist())

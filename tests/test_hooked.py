@@ -337,7 +337,7 @@ def class_wins(images: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 # the settings docs/OWN_MODEL.md gives for the digits logits
-DIGITS_AM = {"layer": "logits", "method": "pixel", "steps": 200, "grad": {"gamma": 1.0}, "obj": {"l2": 1.0}}
+DIGITS_AM = {"layer": "logits", "obj": {"l2": 1.0}}  # the default configuration with an L2 penalty
 
 
 def test_preferred_inputs_of_the_class_units_look_like_their_digits(digits_model):

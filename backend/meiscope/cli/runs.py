@@ -38,7 +38,7 @@ def _parse_units(text: str) -> list[int] | str:
 
 
 def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int], seed: Optional[int],
-                samples: Optional[int], optimizer: Optional[str], lr: Optional[float], jitter: Optional[int],
+                samples: Optional[int], optimizer: Optional[str], lr: Optional[float], jitter: Optional[str],
                 gamma: Optional[float], elbo_weight: Optional[float], layer: Optional[str]) -> tuple[dict, Optional[str]]:
     """The config values that flags set explicitly (an unset flag leaves the file's or the default value), and
     the unit set's name ('all' or 'active') when --unit names one: it is resolved once the model is loaded."""
@@ -53,6 +53,11 @@ def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int]
     for key, value in (("method", method), ("steps", steps), ("seed", seed), ("samples", samples), ("layer", layer)):
         if value is not None:
             flags[key] = value
+    if jitter is not None and jitter != "auto":
+        try:
+            jitter = int(jitter)
+        except ValueError:
+            fail(f"--jitter must be a number of pixels or 'auto', got {jitter!r}")
     sections = {"optimizer": {"name": optimizer, "lr": lr}, "pre": {"jitter": jitter}, "grad": {"gamma": gamma},
                 "obj": {"elbo_weight": elbo_weight}}
     for section, values in sections.items():
@@ -169,7 +174,7 @@ def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: d
         out: Path = typer.Option(out_default, help="Folder for run.json, arrays.npz, config.json and figures/."),
         method: Optional[str] = o["method"], steps: Optional[int] = o["steps"], seed: Optional[int] = o["seed"],
         samples: Optional[int] = o["samples"], layer: Optional[str] = o["layer"],
-        optimizer: Optional[str] = o["optimizer"], lr: Optional[float] = o["lr"], jitter: Optional[int] = o["jitter"],
+        optimizer: Optional[str] = o["optimizer"], lr: Optional[float] = o["lr"], jitter: Optional[str] = o["jitter"],
         gamma: Optional[float] = o["gamma"], elbo_weight: Optional[float] = o["elbo_weight"],
         config: Optional[Path] = o["config"], set_: list[str] = o["set_"], model: Optional[str] = o["model"],
         device: str = o["device"], figures: bool = o["figures"],
@@ -186,8 +191,8 @@ _add_am_command("am", "0", Path("runs/am"), {},
                 "Find the preferred input of one unit or a list of units (a list is one batched run).\n\n"
                 "Every method and option, what it does and when to use it: docs/METHODS.md; the model: docs/MODEL.md.")
 _add_am_command("atlas", "all", Path("runs/atlas"), ATLAS,
-                "Preferred inputs of every z2 unit in one batched run (atlas defaults: 200 steps, jitter 2, gamma 1, "
-                "ELBO measured every 10 steps).")
+                "Preferred inputs of every unit of a layer in one batched run (the default configuration, recorded "
+                "more sparsely: snapshots every 50 steps, the ELBO every 10).")
 
 
 @app.command()

@@ -1,7 +1,14 @@
 """AMConfig: the one description of an activation-maximisation run (CLI, Python, HTTP and websocket).
 
-Every number has a bound, every option a default that works on the shipped model, the whole object
-round-trips through JSON, and it is frozen: nothing in the engine can change a config in place.
+Every number has a bound, every option a default, the whole object round-trips through JSON, and it is frozen:
+nothing in the engine can change a config in place.
+
+The defaults are the one default configuration that `run()`, `meiscope am`, the atlas, the page's first run and
+the unit analysis all use: pixel AM with RMSprop at lr 0.03, jitter "auto" (2 px on 40x40), a 1/f^1.5 gradient
+filter kept inside each unit's receptive field, a Gaussian blur of 0.27 px after each step, inputs kept in the
+model's declared range, 200 steps. Chosen by measurement (bench/bench_defaults.py, docs/METHODS.md "The default
+configuration"): on the shipped TDVAE-40's 20 z2 units of largest mean KL, every unit is driven past its 99.9th
+percentile on data with at most 3x the data's share of power above 0.45 cycles/pixel.
 """
 
 from __future__ import annotations
@@ -63,22 +70,31 @@ class LatentOptions(Section):
 
 class OptimizerOptions(Section):
     name: Literal["sgd", "mei", "rmsprop", "adam"] = Field("rmsprop", description="update rule")
-    lr: bounded(1e-6, 100.0) = Field(0.01, description="learning rate (eps1); a schedule")
+    lr: bounded(1e-6, 100.0) = Field(0.03, description="learning rate (eps1); a schedule")
     momentum: float = Field(0.0, ge=0.0, le=0.999, description="SGD/RMSprop momentum")
+
+
+AUTO_JITTER = 0.05  # "auto" jitter: this fraction of the input's larger side, rounded down
 
 
 class PreOptions(Section):
     """R_pre: applied to the input before the forward pass, differentiably."""
 
-    jitter: int = Field(0, ge=0, le=20, description="random circular shift by up to J pixels")
+    jitter: Union[Annotated[int, Field(ge=0, le=20)], Literal["auto"]] = Field(
+        "auto", description="random circular shift by up to J pixels; auto: 5% of the input's larger side (2 px "
+                            "for 40x40, 0 for 8x8), so that small inputs are not shifted by a quarter of their size")
     scale: float = Field(0.0, ge=0.0, le=0.5, description="random zoom by a factor in [1-s, 1+s]")
     normalise: bool = Field(False, description="rescale each input to zero mean, unit pixel std")
+
+    def jitter_pixels(self, height: int, width: int) -> int:
+        """The jitter in pixels for an input of this size."""
+        return int(AUTO_JITTER * max(height, width)) if self.jitter == "auto" else self.jitter
 
 
 class GradOptions(Section):
     """R_grad: filter of the activation's gradient."""
 
-    gamma: bounded(0.0, 4.0) = Field(0.0, description="1/|f|^gamma low-pass of the gradient (0: off)")
+    gamma: bounded(0.0, 4.0) = Field(1.5, description="1/|f|^gamma low-pass of the gradient (0: off)")
     confine: bool = Field(True, description="keep the filtered gradient inside each unit's receptive field (where "
                                             "it has any gradient, grown by the jitter); off: the filter is global "
                                             "and paints where the unit cannot see")
@@ -96,7 +112,7 @@ class ObjOptions(Section):
 class PostOptions(Section):
     """R_post: applied to the optimised parameter itself after each step (image parameters)."""
 
-    blur_sigma: bounded(0.0, 5.0) = Field(0.0, description="Gaussian blur sigma in pixels (0: off)")
+    blur_sigma: bounded(0.0, 5.0) = Field(0.27, description="Gaussian blur sigma in pixels (0: off)")
     bilateral_sigma: float = Field(0.0, ge=0.0, le=5.0, description="bilateral filter spatial sigma (0: off)")
     bilateral_color: float = Field(0.5, gt=0.0, le=10.0, description="bilateral filter value sigma")
     tv_denoise: bounded(0.0, 10.0) = Field(0.0, description="TV (Chambolle) denoising weight (0: off)")

@@ -52,7 +52,7 @@ def receptive_fields(model: Explorable, bank: ObjectiveBank, seed: int, probes: 
 
 def reach(config: AMConfig, height: int, width: int) -> int:
     """How far R_pre moves a pixel: the jitter, and the zoom's largest shift at the border."""
-    return config.pre.jitter + int(np.ceil(config.pre.scale * max(height, width) / 2))
+    return config.pre.jitter_pixels(height, width) + int(np.ceil(config.pre.scale * max(height, width) / 2))
 
 
 def dilate(fields: Tensor, radius: int) -> Tensor:

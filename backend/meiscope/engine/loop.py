@@ -55,8 +55,9 @@ def _pre(x: Tensor, config: AMConfig, gamma: float, rand: RowRandom, draws: int,
     normalise): what the encoder sees."""
     pre = config.pre
     x_act = R.filter_gradient(x, gamma, mask)
-    if pre.jitter:
-        x_act = R.jitter(x_act, rand.integers(-pre.jitter, pre.jitter + 1, draws, 2).reshape(-1, 2))
+    shift = pre.jitter_pixels(*x.shape[-2:])
+    if shift:
+        x_act = R.jitter(x_act, rand.integers(-shift, shift + 1, draws, 2).reshape(-1, 2))
     if pre.scale:
         x_act = R.zoom(x_act, rand.uniform(draws, low=1 - pre.scale, high=1 + pre.scale).reshape(-1))
     if pre.normalise:
@@ -177,6 +178,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         mask = mask.repeat_interleave(draws, 0)
     recorder = Recorder(rows, device, config, param, on_step, model.input.shape)
     measure_elbo = model.has_elbo and config.elbo_every > 0
+    pre_moves = bool(config.pre.jitter_pixels(*model.input.shape[1:]) or config.pre.scale or config.pre.normalise)
     status = "completed"
 
     bar = None
@@ -210,14 +212,18 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         # ---- current input and metrics (before the update: they describe x at this step) ----
         with torch.no_grad():
             current = x.detach() if x_is_current else param.current().detach()
-            ru_value, ru_unit = bank.runner_up(per_row(readouts[bank.main_key].detach()), target_of_row)
+            seen, act_row = readouts, per_row(activation.detach())
+            if pre_moves:  # the readout saw a shifted (zoomed, normalised) copy: the metrics read x itself
+                seen = read(x.detach(), bank.needed)
+                act_row = per_row(bank.activation(seen, target_of_image))
+                shared = seen.shared
+            ru_value, ru_unit = bank.runner_up(per_row(seen[bank.main_key].detach()), target_of_row)
             if elbo_value is not None and x_is_current:
                 elbo_row = elbo_value.detach()
             elif measure_elbo and step % config.elbo_every == 0:
                 elbo_row = model.elbo_rows(current, metric_rand, 1, _detached(shared) if x_is_current else None)
             else:
                 elbo_row = nan_rows
-            act_row = per_row(activation.detach())
             recorder.record(step, current, {"activation": act_row, "runner_up": ru_value, "runner_up_unit": ru_unit,
                                             "elbo": elbo_row, "objective": objective_row.detach()})
 

@@ -46,6 +46,14 @@ def _choices(info: FieldInfo) -> str:
     return ""
 
 
+def _number_or_word(model: type[BaseModel], name: str) -> str:
+    """'[0, 20] or auto' for a field that takes a bounded number or a word (pre.jitter), read off its schema."""
+    branches = model.model_json_schema()["properties"][name].get("anyOf", [])
+    words = [b["const"] for b in branches if "const" in b]
+    numbers = [f"[{b['minimum']}, {b['maximum']}]" for b in branches if "minimum" in b and "maximum" in b]
+    return " or ".join(numbers + words) if words and numbers else ""
+
+
 def option_table(model: type[BaseModel] = AMConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(dotted name, default, allowed values, description) for every leaf option of the config."""
     rows = []
@@ -54,7 +62,7 @@ def option_table(model: type[BaseModel] = AMConfig, prefix: str = "") -> list[tu
         if isinstance(default, BaseModel):
             rows += option_table(type(default), f"{prefix}{name}.")
             continue
-        allowed = _choices(info) or _bounds(info)
+        allowed = _choices(info) or _bounds(info) or _number_or_word(model, name)
         if isinstance(info.json_schema_extra, dict):  # set by schedules.bounded: the field takes a schedule
             allowed += " or a schedule"
         rows.append((prefix + name, json.dumps(default), allowed, info.description or ""))
@@ -101,7 +109,8 @@ def merge(base: dict, override: dict) -> dict:
 
 
 # the names pydantic gives the branches of a union in an error's location, and what each branch accepts
-_BRANCHES = {"float": "a number", "int": "an integer", "list[int]": "a list of integers",
+_BRANCHES = {"float": "a number", "int": "an integer", "constrained-int": "an integer", "literal": '"auto"',
+             "list[int]": "a list of integers",
              "tagged-union": "a schedule ({\"kind\": \"linear\", \"start\": a, \"end\": b}, ...)"}
 
 
@@ -128,8 +137,9 @@ def _chosen(errors: list[dict]) -> dict | None:
     """Of the errors of a union's branches, the branch the input meant (a dict: a schedule; a list: a list),
     or None when it fits none of them."""
     value = errors[0].get("input")
-    meant = "tagged-union" if isinstance(value, dict) else "list[int]" if isinstance(value, list) else None
-    return next((e for e in errors if e["branch"] == meant), None)
+    meant = ("tagged-union",) if isinstance(value, dict) else ("list[int]",) if isinstance(value, list) else \
+        ("int", "constrained-int") if isinstance(value, int) and not isinstance(value, bool) else ()
+    return next((e for e in errors if e["branch"] in meant), None)
 
 
 def describe_error(exc: ValidationError) -> str:

@@ -67,9 +67,8 @@ def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None
         clean_scratch()  # exports of a server that was killed while zipping
         model = preloaded or await asyncio.to_thread(load_model, model_dir)
         # the first run in a process pays about a second of one-time set-up in torch: pay it before the
-        # first user does (a 2-step run with every stage that a default run uses)
-        await asyncio.to_thread(run, model, AMConfig(steps=2, layer=model.default_layer, elbo_every=1,
-                                                     pre={"jitter": 1}, grad={"gamma": 1.0}))
+        # first user does (a 2-step run of the default configuration, whose stages every run uses)
+        await asyncio.to_thread(run, model, AMConfig(steps=2, layer=model.default_layer, elbo_every=1))
         app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir, limits=limits)
         app.state.atlas = None if cache_dir is None else Atlas(model, cache_dir)
         if app.state.atlas is not None:
