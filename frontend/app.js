@@ -187,6 +187,30 @@ function selectUnit(unit) {
     `${u.status}${kl} · activation on data: mean ${u.act_mean}, 99.9th pct ${u.act_p999}${texture}`;
   renderGrid();
   saveHash();
+  showNatural(unit);
+}
+
+// the data inputs that drive the unit most (GET /api/units/{unit}/natural), on one scale; hidden for a model
+// without data to take them from
+async function showNatural(unit) {
+  const layer = state.layer ?? "";
+  $("#natural-panel").hidden = !state.model?.natural;
+  if (!state.model?.natural) return;
+  const answer = await fetch(`/api/units/${unit}/natural?layer=${encodeURIComponent(layer)}`);
+  if (state.selected !== unit || (state.layer ?? "") !== layer) return;  // another unit was chosen since
+  $("#natural-panel").hidden = !answer.ok;
+  if (!answer.ok) return $("#natural").replaceChildren();
+  const natural = await answer.json();
+  const images = unpack(natural.images);
+  const input = { centred: state.model?.input.centred ?? true, dataRange: state.model?.input.range };
+  $("#natural").replaceChildren(...images.map((img, i) => {
+    const figure = document.createElement("figure");
+    const canvas = document.createElement("canvas");
+    const range = drawCanvas(canvas, img, input);
+    const caption = Object.assign(document.createElement("figcaption"), { textContent: fmt(natural.activation[i]) });
+    figure.append(caption, canvas, scaleBar(range, Array.isArray(img[0][0])));
+    return figure;
+  }));
 }
 
 $("#grid").addEventListener("keydown", (event) => {

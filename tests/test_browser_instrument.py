@@ -87,6 +87,11 @@ def test_the_page_starts_from_the_default_configuration_and_says_so(page, server
     text, level = badge(page, "#input-signals", "activation")
     default_ratio = ratio_of(text)
     assert level in ("ok", "warn"), text  # the default stays near the data's range
+    page.wait_for_selector("#natural canvas")  # the data that drive the unit most, beside its preferred input
+    assert page.locator("#natural canvas").count() == 8 and page.locator("#natural-panel").is_visible()
+    tops = [float(t.replace("−", "-")) for t in page.locator("#natural figcaption").all_inner_texts()]
+    p999 = next(u for u in api(page, "/api/units") if u["unit"] == 50)["act_p999"]
+    assert tops == sorted(tops, reverse=True) and tops[0] >= p999
     page.screenshot(path=ARTIFACTS / "instrument-default-run.png")
 
     page.select_option("#preset", "pixel, unregularised")

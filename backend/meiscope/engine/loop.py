@@ -251,7 +251,23 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     result = recorder.result(final, status, started, device, model)
     grown = dilate(fields, reach(config, *fields.shape[-2:])).repeat_interleave(samples, 0).cpu().numpy()
     result.checks = row_checks(result, model, grown, _final_elbo(model, final, config, rows))
+    result.natural = _natural_anchors(model, config)
     return result
+
+
+def _natural_anchors(model: Explorable, config: AMConfig) -> dict[str, np.ndarray]:
+    """Each row's unit's top real inputs (model.natural_top), where every target is a plain unit of one layer."""
+    terms = [o.terms[0] for o in config.objectives if len(o.terms) == 1]
+    if len(terms) != len(config.objectives) or any(t.stat != "mean" or t.weight <= 0 for t in terms):
+        return {}
+    top = model.natural_top(terms[0].layer)
+    if top is None:
+        return {}
+    units = np.repeat([t.unit for t in terms], config.samples)
+    images = top["images"][units]
+    if images.ndim == 5 and images.shape[2] == 1:  # (rows, k, 1, H, W) -> (rows, k, H, W), as Run.images
+        images = images[:, :, 0]
+    return {"images": images, "activation": top["activation"][units]}
 
 
 def _final_elbo(model: Explorable, final: Tensor, config: AMConfig, rows: int) -> np.ndarray | None:

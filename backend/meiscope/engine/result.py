@@ -46,6 +46,8 @@ class Run:
     rows: list[dict] = field(default_factory=list)  # [{"unit": u, "sample": s}, ...]
     info: dict = field(default_factory=dict)  # status, steps_done, wall_s, device, versions
     checks: list[dict] = field(default_factory=list)  # per row: {name: {"ok", "value", "detail"}} (engine/checks.py)
+    # per row, the real inputs that drive its unit most: "images" (rows, k, ...), "activation" (rows, k)
+    natural: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ---- convenience ----------------------------------------------------------------------------
     def row(self, unit: int, sample: int = 0) -> int:
@@ -59,7 +61,7 @@ class Run:
     def nbytes(self) -> int:
         """Memory its arrays take."""
         arrays = [self.images, self.best_images, self.best_step, self.snapshots, self.snapshot_steps,
-                  *self.metrics.values(), *self.arrays.values()]
+                  *self.metrics.values(), *self.arrays.values(), *self.natural.values()]
         return sum(a.nbytes for a in arrays)
 
     @property
@@ -82,6 +84,7 @@ class Run:
                       "snapshots": self.snapshots, "snapshot_steps": self.snapshot_steps}
             arrays.update({f"metric_{k}": v for k, v in self.metrics.items()})
             arrays.update({f"array_{k}": v for k, v in self.arrays.items()})
+            arrays.update({f"natural_{k}": v for k, v in self.natural.items()})
             np.savez_compressed(tmp / "arrays.npz", **arrays)
             meta = {"format_version": FORMAT_VERSION, "config": self.config.model_dump(mode="json"),
                     "rows": self.rows, "info": self.info, "checks": self.checks}
@@ -119,5 +122,6 @@ class Run:
             snapshots=arrays.pop("snapshots"), snapshot_steps=arrays.pop("snapshot_steps"),
             metrics={k[len("metric_"):]: v for k, v in arrays.items() if k.startswith("metric_")},
             arrays={k[len("array_"):]: v for k, v in arrays.items() if k.startswith("array_")},
+            natural={k[len("natural_"):]: v for k, v in arrays.items() if k.startswith("natural_")},
             rows=meta["rows"], info=meta["info"], checks=meta.get("checks", []),
         )

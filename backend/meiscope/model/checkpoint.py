@@ -173,10 +173,10 @@ def load_training_state(folder: Path) -> dict:
     return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
-def _card_metric(folder: Path, *path: str):
-    """A value of the model card beside a checkpoint (model_card.json's metrics), or None."""
+def _card_value(folder: Path, *path: str):
+    """A value of the model card beside a checkpoint (model_card.json), or None."""
     try:
-        value = json.loads((Path(folder) / CARD_JSON).read_text())["metrics"]
+        value = json.loads((Path(folder) / CARD_JSON).read_text())
         for key in path:
             value = value[key]
     except (OSError, ValueError, KeyError, TypeError):
@@ -186,13 +186,19 @@ def _card_metric(folder: Path, *path: str):
 
 def card_census(folder: Path) -> list[dict] | None:
     """The z2 unit census of the model card beside a checkpoint (metrics.units.census), or None."""
-    census = _card_metric(folder, "units", "census")
+    census = _card_value(folder, "metrics", "units", "census")
     return census if isinstance(census, list) else None
+
+
+def card_data_scale(folder: Path) -> float | None:
+    """The scale the model's patches were divided by (data.scale), or None."""
+    scale = _card_value(folder, "data", "scale")
+    return float(scale) if isinstance(scale, (int, float)) else None
 
 
 def card_elbo_percentiles(folder: Path) -> list[float] | None:
     """The held-out reference batch's ELBO percentiles (metrics.reference_batch.elbo_percentiles), or None."""
-    values = _card_metric(folder, "reference_batch", "elbo_percentiles")
+    values = _card_value(folder, "metrics", "reference_batch", "elbo_percentiles")
     return values if isinstance(values, list) and values else None
 
 
@@ -218,4 +224,5 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if census is not None:
         model.unit_census = {"z2": census}
     model.heldout_elbos = card_elbo_percentiles(folder)
+    model.data_scale = card_data_scale(folder)
     return model.to(device).eval()

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .natural import top_inputs
 from .seam import Explorable, InputSpec, ReadoutKey, Readouts, ReadoutLayer
 
 Spatial = Literal["centre", "mean"]
@@ -127,6 +128,7 @@ class HookedModel(Explorable):
                                              or not len(self.census_data)):
             raise ValueError(f"census_data must be (N >= 1, {c}, {h}, {w}), got {tuple(self.census_data.shape)}")
         self._census: dict[str, list[dict]] | None = None
+        self._natural: dict[str, dict] = {}  # layer -> its units' top inputs among census_data
 
     # ---- construction ----------------------------------------------------------------------------
     def _dry_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -215,6 +217,14 @@ class HookedModel(Explorable):
             self._census = self._measure()
         return [dict(record) for record in self._census[layer]]
 
+    @property
+    def has_natural(self) -> bool:
+        return self.census_data is not None
+
+    def natural_top(self, layer: str) -> dict | None:
+        """Each unit's top inputs among census_data (measured with the census)."""
+        return None if self.census(layer) is None else self._natural[layer]
+
     @torch.no_grad()
     def _measure(self) -> dict[str, list[dict]]:
         """One pass over census_data for every layer: activation mean, std, 99.9th percentile, max."""
@@ -228,6 +238,7 @@ class HookedModel(Explorable):
         records = {}
         for layer, spec in self.layers.items():
             acts = np.concatenate(parts[layer])
+            self._natural[layer] = top_inputs(self.census_data.numpy(), acts)
             mean, std = acts.mean(0), acts.std(0)
             p999, top = np.percentile(acts, 99.9, axis=0), acts.max(0)
             records[layer] = [{

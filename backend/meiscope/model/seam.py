@@ -93,6 +93,7 @@ class ModelInfo:
     has_elbo: bool = False
     methods: list[str] = field(default_factory=list)
     default_layer: str = ""
+    natural: bool = False  # the data inputs that drive a unit most can be shown
 
 
 class Explorable(nn.Module):
@@ -133,6 +134,16 @@ class Explorable(nn.Module):
         "label", ...}), or None when unknown."""
         return None
 
+    def natural_top(self, layer: str) -> dict | None:
+        """The real inputs that drive each unit of `layer` most, largest first ({"index", "activation", "images"},
+        each units x k; model/natural.py), or None when the model has no data to take them from."""
+        return None
+
+    @property
+    def has_natural(self) -> bool:
+        """Whether natural_top has data to take inputs from (cheap: nothing is computed)."""
+        return False
+
     def elbo_reference(self):
         """ELBOs of held-out inputs (a numpy array, e.g. their percentiles), against which an input's ELBO is
         placed (the in_distribution check), or None when unknown. Only where has_elbo."""
@@ -165,4 +176,4 @@ class Explorable(nn.Module):
             layers=[{**asdict(layer), "stats": list(layer.stats),
                      "labels": list(layer.labels) if layer.labels else None} for layer in self.layers.values()],
             latents=[asdict(latent) for latent in self.latents.values()],
-            has_elbo=self.has_elbo, methods=self.methods(), default_layer=self.default_layer)
+            has_elbo=self.has_elbo, methods=self.methods(), default_layer=self.default_layer, natural=self.has_natural)

@@ -152,6 +152,8 @@ class TDVAE(Explorable):
                         "z1": LatentSpace("z1", z1_dim, "x = W z1 + bias")}
         self.unit_census: dict[str, list[dict]] = {}  # layer -> records, set by load_model from the model card
         self.heldout_elbos: list[float] | None = None  # held-out ELBO percentiles, set by load_model from the card
+        self.data_scale: float | None = None  # the patches' scale, set by load_model from the card (natural_top)
+        self._natural: dict[str, dict] = {}
         x_dim = self.x_dim
         # Built in this order (a, b, c, d, e, W) so that a seeded init of TDVAE-40 never changes.
         self.enc_a = mlp([x_dim, *enc_a_hidden, h_dim], activate_output=True)  # x -> h
@@ -334,6 +336,21 @@ class TDVAE(Explorable):
 
     def census(self, layer: str) -> list[dict] | None:
         return self.unit_census.get(layer)
+
+    @property
+    def has_natural(self) -> bool:
+        return self.data_scale is not None
+
+    def natural_top(self, layer: str) -> dict | None:
+        """Each unit's top held-out patches (model/natural.py: encoded once, then cached beside the data)."""
+        if self.data_scale is None or layer not in self.layers:
+            return None
+        if layer not in self._natural:
+            from .natural import heldout_top
+
+            key = (self.source.get("sha256") or "unknown")[:16]
+            self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
+        return self._natural[layer]
 
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)

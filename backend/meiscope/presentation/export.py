@@ -27,10 +27,12 @@ README = """meiscope figure set
 {n} run(s). For each run, a folder named by its unit(s), method and id holds:
   config.json    the AMConfig that made the run; `meiscope am --config config.json` replays it
   run.json       rows (unit, sample), status, wall time, device, and each row's checks
-  arrays.npz     images, best_images, snapshots, metric_* (steps x rows), array_* (kernels, sigma, ...)
+  arrays.npz     images, best_images, snapshots, metric_* (steps x rows), array_* (kernels, sigma, ...),
+                 natural_images and natural_activation (rows x 8: the data inputs that drive each unit most)
   metrics.csv    one line per step and row: activation, runner_up, runner_up_unit, elbo, objective
   figures/       inputs, best inputs, amplitude spectra, kernels (transform methods), sigma (distribution
-                 methods) and metric curves, each as .png (300 dpi), .svg and .pdf (vector)
+                 methods), metric curves and, for a model with a census, each unit's preferred input beside
+                 the 8 data inputs that drive it most (natural), each as .png (300 dpi), .svg and .pdf (vector)
 sheet.png/.svg/.pdf  the final inputs of all runs side by side.
 
 Scales: inputs and kernels are on a grey scale centred on 0 (grey = 0) with a colour bar; where the tiles'

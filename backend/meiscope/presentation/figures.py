@@ -17,6 +17,7 @@ from .tiles import Cell, Row, Scale, tile_figure
 MAX_TILES = 256
 MAX_CURVES = 16
 MAX_COLS = 16
+MAX_NATURAL_ROWS = 16  # units shown with their natural inputs
 SPECTRUM = "log10 amplitude |FFT| (input units × pixels)"
 METRIC_AXES = {"activation": "activation of the target unit", "runner_up": "largest activation of another unit",
                "elbo": "ELBO of the input (nats)", "objective": "objective maximised (activation + weighted terms)"}
@@ -111,8 +112,28 @@ def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png
     if "sigma" in run.arrays and run.arrays["sigma"].ndim == 3:
         grid("sigma.png", run.arrays["sigma"], names, "σ of the distribution over inputs, per pixel",
              Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
+    if run.natural:
+        written.extend(save_figure(natural_figure(run, label, names), folder / "natural.png", formats))
     written.extend(save_figure(metrics_figure(run, label), folder / "metrics.png", formats))
     return written
+
+
+def natural_figure(run: Run, label: str, names: list[str]):
+    """Each row's preferred input beside the real inputs that drive its unit most (run.natural), on one scale
+    per row, each with its activation: an exaggeration of what the unit codes looks like them, an artefact not."""
+    n = min(len(run.rows), MAX_NATURAL_ROWS)
+    natural, acts = run.natural["images"][:n], run.natural["activation"][:n]
+    final = run.final_activation if len(run.metrics["activation"]) else np.full(n, np.nan)
+    k = acts.shape[1]
+    rows = [Row([Cell(_tiles(run.images[i:i + 1])[0], number(final[i]))]
+                + [Cell(im, number(a)) for im, a in zip(_tiles(natural[i]), acts[i])], head=names[i]) for i in range(n)]
+    scale = input_scale(run, run.images)
+    if scale.kind == "centred":
+        scale = Scale("centred", scale.label, by="row")
+    heads = ["preferred"] + [f"data #{j + 1}" for j in range(k)]
+    caption = (f"Each unit's preferred input, then the {k} inputs of the data its census was measured on that drive "
+               "it most; above each: its activation" + _first(n, len(run.rows)))
+    return tile_figure(rows, label, scale, col_heads=heads, caption=caption)
 
 
 def save_with_figures(run: Run, directory: str | Path, formats: tuple[str, ...] = ("png",)) -> Path:

@@ -3,14 +3,17 @@ atlas, and what a run may ask for (limits, presets, the config's schema)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
 
 from ...analysis.report import analysis_applies
 from ...engine import AMConfig
 from ...engine.presets import PRESETS
+from ..encode import pack
 from ..limits import ServerLimits
 from ..state import atlas_of, card_of, jobs_of
 
@@ -53,6 +56,22 @@ def model_router(limits: ServerLimits) -> APIRouter:
         labels = model.layers[name].labels
         return [{"unit": i, "status": "unknown", **({"label": labels[i]} if labels else {})}
                 for i in range(model.layers[name].units)]
+
+    @router.get("/api/units/{unit}/natural")
+    async def natural(request: Request, unit: Annotated[int, PathParam(ge=0)], layer: LayerName = None) -> dict:
+        """The inputs of the model's data that drive the unit most (for the TDVAE: held-out patches), largest
+        first, with their activations; the first request per layer encodes the data (seconds), then cached."""
+        model = jobs_of(request).model
+        name = layer or model.default_layer
+        if name not in model.layers:
+            raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+        if unit >= model.layers[name].units:
+            raise HTTPException(422, f"unit must lie in 0..{model.layers[name].units - 1} for layer {name}, got {unit}")
+        top = await asyncio.to_thread(model.natural_top, name)
+        if top is None:
+            raise HTTPException(404, f"{model.name} has no data to take natural inputs from (a census)")
+        return {"unit": unit, "layer": name, "activation": top["activation"][unit].tolist(),
+                "images": pack(top["images"][unit])}
 
     @router.get("/api/atlas")
     def atlas(request: Request) -> dict:
