@@ -4,6 +4,9 @@ float rounding stays rounding on any x86 CPU and thread count), compared array b
 scale. Chaotic runs are left to the known-answer tests, which check against the truth instead."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +37,15 @@ def test_same_arrays_as_before_the_seam(shipped, reference, name):
         scale = float(np.nanmax(np.abs(value))) if np.isfinite(value).any() else 0.0
         np.testing.assert_allclose(got[key], value, rtol=0, atol=1e-4 * scale + 1e-6, equal_nan=True,
                                    err_msg=f"{name}: {key}")
+
+
+def test_the_fixture_holds_with_another_cpus_kernels():
+    """The same comparison with AVX2 kernels instead of this machine's (as on another x86 CPU), on one thread:
+    the fixture written before it was made well-conditioned failed here."""
+    if os.environ.get("ATEN_CPU_CAPABILITY") == "avx2":
+        pytest.skip("the whole suite already runs with AVX2 kernels")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                           "same_arrays"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "8 passed" in done.stdout

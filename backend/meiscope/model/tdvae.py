@@ -339,7 +339,9 @@ class TDVAE(Explorable):
 
     @property
     def has_natural(self) -> bool:
-        return self.data_scale is not None
+        from ..data.patches import PATCH  # the held-out patches' size
+
+        return self.data_scale is not None and max(self.input.height, self.input.width) <= PATCH
 
     def natural_top(self, layer: str) -> dict | None:
         """Each unit's top held-out patches (model/natural.py: encoded once, then cached beside the data)."""
@@ -350,7 +352,7 @@ class TDVAE(Explorable):
 
             key = (self.source.get("sha256") or "unknown")[:16]
             self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
-        return self._natural[layer]
+        return self._natural[layer]  # None where the held-out patches are smaller than the model's input
 
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)
