@@ -5,7 +5,7 @@ process: speed, and how far the results move. Results go into docs/BENCHMARKS.md
     python bench/bench_precision.py --steps 50   # shorter runs
 
 1. one unit, the engine's defaults (200 steps);
-2. the 250-unit atlas (engine/presets.py ATLAS), one batched run;
+2. the 250-unit atlas (the default configuration, recorded as engine/presets.py ATLAS), one batched run;
 3. a run as the page drives it: a frame encoded for the websocket every 5 steps;
 4. a training step of the TDVAE (batch 256; the nets under autocast, the ELBO's sums in float32).
 For the AM runs: the correlation of each final image with the float32 one, the activation's relative change,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meiscope import load_model
+from meiscope import AMConfig, load_model
 from meiscope.engine.presets import ATLAS
 from meiscope.sweep import SweepSpec, SweepStore, expand, plan
 from meiscope.sweep.execute import run_local, run_ray
@@ -26,7 +26,7 @@ from meiscope.sweep.spec import run_id, unit_config
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=ATLAS["steps"])
+    parser.add_argument("--steps", type=int, default=AMConfig().steps)
     parser.add_argument("--units", type=int, default=250)
     parser.add_argument("--batch-size", type=int, default=None, help="units per task (default: all)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved local/Ray rounds (the best counts)")
