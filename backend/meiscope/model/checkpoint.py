@@ -173,33 +173,30 @@ def load_training_state(folder: Path) -> dict:
     return {"model": model, "adam": adam, "rng": rng, "meta": meta}
 
 
-def _card_value(folder: Path, *path: str):
-    """A value of the model card beside a checkpoint (model_card.json), or None."""
-    try:
-        value = json.loads((Path(folder) / CARD_JSON).read_text())
-        for key in path:
-            value = value[key]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+def _pick(card: dict, *path: str):
+    """card[path[0]][path[1]]..., or None where the card lacks it."""
+    value = card
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
     return value
 
 
-def card_census(folder: Path) -> list[dict] | None:
-    """The z2 unit census of the model card beside a checkpoint (metrics.units.census), or None."""
-    census = _card_value(folder, "metrics", "units", "census")
-    return census if isinstance(census, list) else None
-
-
-def card_data_scale(folder: Path) -> float | None:
-    """The scale the model's patches were divided by (data.scale), or None."""
-    scale = _card_value(folder, "data", "scale")
-    return float(scale) if isinstance(scale, (int, float)) else None
-
-
-def card_elbo_percentiles(folder: Path) -> list[float] | None:
-    """The held-out reference batch's ELBO percentiles (metrics.reference_batch.elbo_percentiles), or None."""
-    values = _card_value(folder, "metrics", "reference_batch", "elbo_percentiles")
-    return values if isinstance(values, list) and values else None
+def give_card_facts(model: TDVAE, folder: Path) -> None:
+    """What the model card beside a checkpoint tells the model, read once: its z2 unit census, the held-out
+    reference batch's ELBO percentiles (the in_distribution check) and the data scale (natural anchors)."""
+    try:
+        card = json.loads((Path(folder) / CARD_JSON).read_text())
+    except (OSError, ValueError):
+        return
+    census = _pick(card, "metrics", "units", "census")
+    if isinstance(census, list):
+        model.unit_census = {"z2": census}
+    percentiles = _pick(card, "metrics", "reference_batch", "elbo_percentiles")
+    model.heldout_elbos = percentiles if isinstance(percentiles, list) and percentiles else None
+    scale = _pick(card, "data", "scale")
+    model.data_scale = float(scale) if isinstance(scale, (int, float)) else None
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> TDVAE:
@@ -220,9 +217,5 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         state = training["model"]
     check_shapes(model, state, str(folder))
     model.load_state_dict(state)
-    census = card_census(folder)
-    if census is not None:
-        model.unit_census = {"z2": census}
-    model.heldout_elbos = card_elbo_percentiles(folder)
-    model.data_scale = card_data_scale(folder)
+    give_card_facts(model, folder)
     return model.to(device).eval()

@@ -209,13 +209,17 @@ class HookedModel(Explorable):
             self._forward_with(self._as_batch(x), {layer: grab(layer) for layer in wanted})
         return out
 
-    def census(self, layer: str) -> list[dict] | None:
+    def _measured(self, layer: str) -> bool:
+        """Whether there is census data; the first time, one pass measures every layer's census and top inputs."""
         self.layer(layer)
         if self.census_data is None:
-            return None
+            return False
         if self._census is None:
             self._census = self._measure()
-        return [dict(record) for record in self._census[layer]]
+        return True
+
+    def census(self, layer: str) -> list[dict] | None:
+        return [dict(record) for record in self._census[layer]] if self._measured(layer) else None
 
     @property
     def has_natural(self) -> bool:
@@ -223,7 +227,7 @@ class HookedModel(Explorable):
 
     def natural_top(self, layer: str) -> dict | None:
         """Each unit's top inputs among census_data (measured with the census)."""
-        return None if self.census(layer) is None else self._natural[layer]
+        return self._natural[layer] if self._measured(layer) else None
 
     @torch.no_grad()
     def _measure(self) -> dict[str, list[dict]]:

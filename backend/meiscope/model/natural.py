@@ -35,10 +35,10 @@ def _cache_file(key: str, layer: str, k: int) -> Path:
     return default_data_root() / "natural-top" / f"{key}-{layer}-{k}.npz"
 
 
-def heldout_top(model, layer: str, scale: float, key: str, k: int = TOP_K) -> dict[str, np.ndarray] | None:
+def heldout_top(model, layer: str, scale: float, key: str, k: int = TOP_K) -> dict[str, np.ndarray]:
     """The TDVAE's top-k held-out patches per unit of `layer` (posterior means), from the HELDOUT_PATCHES held-out
-    patches divided by the data scale (their central crop for a model of smaller patches, as its card is measured;
-    None for a larger one); cached on disk under `key` (the weights' hash)."""
+    patches divided by the data scale (their central crop for a model of smaller patches, as its card is
+    measured); cached on disk under `key` (the weights' hash)."""
     path = _cache_file(key, layer, k)
     if path.is_file():
         with np.load(path) as cached:
@@ -46,9 +46,7 @@ def heldout_top(model, layer: str, scale: float, key: str, k: int = TOP_K) -> di
     from ..data.patches import build_split
 
     patches, _ = build_split("heldout", HELDOUT_PATCHES, scale=scale)
-    height, width = model.input.height, model.input.width
-    if height > patches.shape[1] or width > patches.shape[2]:
-        return None  # the patch set is smaller than the model's input
+    height, width = model.input.height, model.input.width  # at most the patches' size (TDVAE.has_natural)
     top, left = (patches.shape[1] - height) // 2, (patches.shape[2] - width) // 2
     patches = np.ascontiguousarray(patches[:, top:top + height, left:left + width])  # a smaller model: the centre
     means = []

@@ -345,14 +345,14 @@ class TDVAE(Explorable):
 
     def natural_top(self, layer: str) -> dict | None:
         """Each unit's top held-out patches (model/natural.py: encoded once, then cached beside the data)."""
-        if self.data_scale is None or layer not in self.layers:
+        if not self.has_natural or layer not in self.layers:
             return None
         if layer not in self._natural:
             from .natural import heldout_top
 
             key = (self.source.get("sha256") or "unknown")[:16]
             self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
-        return self._natural[layer]  # None where the held-out patches are smaller than the model's input
+        return self._natural[layer]
 
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)
