@@ -21,8 +21,7 @@ import numpy as np
 from meiscope import AMConfig, load_model, run
 from meiscope.data.patches import build_split
 from meiscope.engine.checks import trustworthy
-from meiscope.engine.options import merge
-from meiscope.engine.presets import PLAIN
+from meiscope.engine.presets import plain
 from meiscope.examples.digits import build as digits
 
 # each over the regularisers-off start (PLAIN), except the default, which is AMConfig() itself
@@ -52,7 +51,7 @@ def hf_share(images: np.ndarray) -> np.ndarray:
 
 
 def measure(model, layer: str, units: list[int], spec: dict | None, steps: int) -> dict:
-    base = {} if spec is None else merge(PLAIN, spec)
+    base = {} if spec is None else plain(spec)
     steps = base.pop("steps", steps)
     config = AMConfig.model_validate({**base, "layer": layer, "unit": units, "steps": steps})
     started = time.perf_counter()

@@ -19,19 +19,11 @@ import time
 import numpy as np
 import torch
 
-from meiscope import AMConfig, load_model, run
-from meiscope.engine.options import merge
-from meiscope.engine.presets import PLAIN
+from meiscope import load_model, run
+from meiscope.engine.presets import plain_config as plain
 from meiscope.engine.randomness import RowRandom
 
 UNIT = 51
-
-
-def plain(**fields) -> AMConfig:
-    """A config with every regulariser off but those given (the thesis' settings the figures were measured with)."""
-    return AMConfig.model_validate(merge(PLAIN, fields))
-
-
 STEPS = 200
 LR = 0.01
 

@@ -47,8 +47,7 @@ _stub_torchvision()
 from meitorch.mei import MEI  # noqa: E402
 
 from meiscope import AMConfig, load_model, run  # noqa: E402
-from meiscope.engine.options import merge  # noqa: E402
-from meiscope.engine.presets import ATLAS, PLAIN  # noqa: E402
+from meiscope.engine.presets import ATLAS, plain_config  # noqa: E402
 from meiscope.engine.randomness import RowRandom  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -119,8 +118,8 @@ def main() -> None:
     # ---- the 250-unit atlas: one batched run against meitorch looping over the units ----
     n = args.atlas_units
     print(f"250-unit atlas (jitter 2, gradient filter gamma 1 / meitorch precond 0.5); meitorch over {n} units, x {250 / n:g}")
-    atlas = {p: AMConfig.model_validate(merge(PLAIN, {**ATLAS, "steps": STEPS, "unit": list(range(250)), "precision": p,
-                                                      "pre": {"jitter": 2}, "grad": {"gamma": 1.0}}))
+    atlas = {p: plain_config(**ATLAS, steps=STEPS, unit=list(range(250)), precision=p, pre={"jitter": 2},
+                             grad={"gamma": 1.0})
              for p in ("float32", "bfloat16")}
     atlas_times = {p: timed(lambda c=c: run(model, c), 1) for p, c in atlas.items()}
     np.random.seed(0)
@@ -143,8 +142,8 @@ def main() -> None:
     for name, jitter, precond, extra in cases:
         np.random.seed(0)
         meitorch_run(model, start, jitter, precond)  # warm-up
-        ours_cfg = AMConfig.model_validate(merge(PLAIN, {"unit": UNIT, "steps": STEPS, "optimizer": {"lr": LR},
-                                                         "elbo_every": 0, "snapshot_every": STEPS, **extra}))
+        ours_cfg = plain_config(unit=UNIT, steps=STEPS, optimizer={"lr": LR}, elbo_every=0, snapshot_every=STEPS,
+                                **extra)
         run(model, ours_cfg)
         t_ours, result = timed(lambda: run(model, ours_cfg), REPEATS)
         np.random.seed(0)

@@ -6,15 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from meiscope import AMConfig, run
+from meiscope import run
 from meiscope.engine.checks import summary, trustworthy
-from meiscope.engine.options import merge
-from meiscope.engine.presets import PLAIN
+from meiscope.engine.presets import plain_config as plain
 from meiscope.model.hooked import HookedModel
-
-
-def plain(**fields) -> AMConfig:
-    return AMConfig.model_validate(merge(PLAIN, fields))
 
 
 def twins() -> HookedModel:

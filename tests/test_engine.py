@@ -11,17 +11,12 @@ from meiscope import AMConfig, Run, run
 from meiscope.engine import regularisers as R
 from meiscope.engine.loop import _post_step
 from meiscope.engine.bank import ObjectiveBank
-from meiscope.engine.options import merge
 from meiscope.engine.objectives import unit
 from meiscope.engine.optimizers import build_optimizer
 from meiscope.engine.parameterizations import Pixel
-from meiscope.engine.presets import PLAIN
+from meiscope.engine.presets import plain_config as plain
 from meiscope.engine.randomness import RowRandom
 from meiscope.presentation.figures import save_with_figures
-
-def plain(**fields) -> AMConfig:
-    """A config with every regulariser off unless given: these tests measure what each option does alone."""
-    return AMConfig.model_validate(merge(PLAIN, fields))
 
 
 STEPS = {"pixel": 60, "distribution": 60, "transform": 60, "transform_distribution": 60, "latent_z2": 150,

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from meiscope import AMConfig, run
-from meiscope.engine.options import merge
-from meiscope.engine.presets import PLAIN
+from meiscope.engine.presets import plain_config as plain
 from meiscope.model.hooked import HookedModel
 
 LAM = 0.5  # the L2 weight: the linear unit's preferred input is then w itself
@@ -46,11 +45,6 @@ def linear_model(shape=(1, 12, 12), input_range=None, seed=0) -> tuple[HookedMod
 
 def correlation(a, b) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
-
-
-def plain(**fields) -> AMConfig:
-    """A config with every regulariser off (they change what the optimum is), the given fields over it."""
-    return AMConfig.model_validate(merge(PLAIN, fields))
 
 
 def method_config(method: str, **extra) -> AMConfig:

@@ -53,11 +53,6 @@ def _flag_layer(unit: Optional[str], method: Optional[str], steps: Optional[int]
     for key, value in (("method", method), ("steps", steps), ("seed", seed), ("samples", samples), ("layer", layer)):
         if value is not None:
             flags[key] = value
-    if jitter is not None and jitter != "auto":
-        try:
-            jitter = int(jitter)
-        except ValueError:
-            fail(f"--jitter must be a number of pixels or 'auto', got {jitter!r}")
     sections = {"optimizer": {"name": optimizer, "lr": lr}, "pre": {"jitter": jitter}, "grad": {"gamma": gamma},
                 "obj": {"elbo_weight": elbo_weight}}
     for section, values in sections.items():
@@ -122,15 +117,10 @@ def _run_and_save(defaults: dict, config_file: Optional[Path], flags: dict, unit
 
 def print_checks(result, most: int = 20) -> None:
     """The checks of each row, a line each (the first `most` rows, then a tally)."""
-    from ..engine.checks import summary, trustworthy
+    from ..engine.checks import summary_lines
 
-    for row, checks in list(zip(result.rows, result.checks))[:most]:
-        sample = f".{row['sample']}" if result.config.samples > 1 else ""
-        typer.echo(f"unit {row['unit']}{sample}: {summary(checks)}")
-    rest = result.checks[most:]
-    if rest:
-        typer.echo(f"... {len(rest)} more rows: {sum(trustworthy(c) for c in rest)} pass every check that applies "
-                   "(run.json 'checks' has them all)")
+    for line in summary_lines(result.rows, result.checks, result.config.samples, most):
+        typer.echo(line)
 
 
 def _am_options():
@@ -160,9 +150,6 @@ def _options_epilog() -> str:
 
     # \b keeps click from re-wrapping the table
     return "\b\n" + option_help()
-
-
-# the ELBO of 250 inputs every step would cost more than the optimisation itself (docs/BENCHMARKS.md)
 
 
 def _add_am_command(name: str, unit_default: str, out_default: Path, defaults: dict, doc: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-NAMES = ("driven", "target_wins", "in_range", "in_distribution", "converged", "inside_receptive_field")
 DRIVEN_AT = 1.0  # the final activation reaches the unit's 99.9th percentile on data
 DISTRIBUTION_PERCENTILE = 1.0  # an ELBO below the held-out inputs' 1st percentile is out of distribution
 CONVERGED_CHANGE = 0.02  # at most 2% change of the activation over the last 10% of the steps
@@ -65,13 +64,14 @@ def in_range(image: np.ndarray, bounds: tuple[float, float] | None) -> dict:
 
 
 def in_distribution(elbo: float | None, reference: np.ndarray | None, has_elbo: bool) -> dict:
+    """reference: the held-out ELBOs (or their percentiles), sorted."""
     if not has_elbo:
         return check(None, None, "the model has no ELBO")
     if elbo is None or not np.isfinite(elbo):
         return check(None, None, "the ELBO of the final input was not measured")
     if reference is None or not len(reference):
         return check(None, elbo, f"ELBO {_number(elbo)} nats (no held-out ELBOs to compare with)")
-    percentile = 100.0 * float(np.searchsorted(np.sort(reference), elbo)) / len(reference)
+    percentile = 100.0 * float(np.searchsorted(reference, elbo)) / len(reference)
     return check(percentile >= DISTRIBUTION_PERCENTILE, percentile,
                  f"ELBO {_number(elbo)} nats, above {percentile:.1f}% of held-out inputs "
                  f"(median {_number(float(np.median(reference)))})")
@@ -107,29 +107,31 @@ def inside_field(start: np.ndarray, final: np.ndarray, field: np.ndarray) -> dic
                  f"({int(field.sum())} of {field.size} pixels)")
 
 
-def _value_text(name: str, value: float, with_census: bool) -> str:
-    if name == "driven":
-        return f"{value:.2f}x p99.9" if with_census else f"{value:+.3g} from the start"
-    if name in ("converged",):
-        return f"{value:+.1%}"
-    if name in ("inside_receptive_field",):
-        return f"{value:.0%} outside"
-    if name == "in_distribution":
-        return f"ELBO above {value:.0f}% of held-out"
-    if name == "target_wins":
-        return f"margin {value:+.3g}"
-    return f"{value:.3g}"
+VALUE_TEXT = {"converged": "{:+.1%}", "inside_receptive_field": "{:.0%} outside",
+              "in_distribution": "ELBO above {:.0f}% of held-out", "target_wins": "margin {:+.3g}"}
 
 
 def summary(checks: dict[str, dict]) -> str:
     """One line: each check's name, ok / FAIL / n/a, and its value."""
     marks = {True: "ok", False: "FAIL", None: "n/a"}
-    with_census = "percentile" in checks.get("driven", {}).get("detail", "")
-    parts = []
-    for name, c in checks.items():
-        value = "" if c["value"] is None or c["ok"] is None else f" ({_value_text(name, c['value'], with_census)})"
-        parts.append(f"{name} {marks[c['ok']]}{value}")
-    return ", ".join(parts)
+    without_census = "no census" in checks.get("driven", {}).get("detail", "")
+    texts = {**VALUE_TEXT, "driven": "{:+.3g} from the start" if without_census else "{:.2f}x p99.9"}
+    return ", ".join(f"{name} {marks[c['ok']]}" + ("" if c["value"] is None or c["ok"] is None else
+                                                   f" ({texts.get(name, '{:.3g}').format(c['value'])})")
+                     for name, c in checks.items())
+
+
+def summary_lines(rows: list[dict], checks: list[dict], samples: int, most: int = 20) -> list[str]:
+    """A line per row ("unit 50: driven ok (1.29x p99.9), ..."), the first `most` rows, then a tally."""
+    lines = []
+    for row, row_checks in list(zip(rows, checks))[:most]:
+        sample = f".{row['sample']}" if samples > 1 else ""
+        lines.append(f"unit {row['unit']}{sample}: {summary(row_checks)}")
+    rest = checks[most:]
+    if rest:
+        lines.append(f"... {len(rest)} more rows, {sum(trustworthy(c) for c in rest)} of them pass every check "
+                     "that applies (run.json has them all)")
+    return lines
 
 
 def trustworthy(checks: dict[str, dict]) -> bool:
@@ -138,10 +140,10 @@ def trustworthy(checks: dict[str, dict]) -> bool:
 
 
 def census_record(model, objective) -> dict | None:
-    """The census record of an objective's unit: only for a plain unit's mean (what the census measures)."""
-    if len(objective.terms) != 1 or objective.terms[0].weight != 1.0 or objective.terms[0].stat != "mean":
+    """The census record of an objective's unit: only for a plain unit (what the census measures)."""
+    term = objective.plain_unit
+    if term is None:
         return None
-    term = objective.terms[0]
     census = model.census(term.layer)
     if census is None:
         return None
@@ -156,6 +158,7 @@ def row_checks(run, model, fields: np.ndarray, final_elbos: np.ndarray | None) -
     activation = run.metrics["activation"]
     start = run.snapshots[0]
     reference = model.elbo_reference() if model.has_elbo else None
+    reference = None if reference is None else np.sort(reference)
     records = [census_record(model, o) for o in run.config.objectives for _ in range(run.config.samples)]
     out = []
     for row in range(len(run.rows)):

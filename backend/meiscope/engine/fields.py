@@ -64,10 +64,9 @@ def dilate(fields: Tensor, radius: int) -> Tensor:
     return F.max_pool2d(padded, size, stride=1).squeeze(1) > 0
 
 
-def field_masks(fields: Tensor, config: AMConfig, rows_per_target: int) -> Tensor | None:
-    """The gradient filter's mask per row, (rows, 1, H, W) floats: each target's field grown by R_pre's reach;
-    None where every field covers the whole input (the filter is then left as it is)."""
-    grown = dilate(fields, reach(config, *fields.shape[-2:]))
+def field_masks(grown: Tensor, rows_per_target: int) -> Tensor | None:
+    """The gradient filter's mask per row, (rows, 1, H, W) floats, from each target's field grown by R_pre's
+    reach; None where every field covers the whole input (the filter is then left as it is)."""
     if bool(grown.all()):
         return None
     return grown.repeat_interleave(rows_per_target, 0).unsqueeze(1).float()

@@ -156,7 +156,8 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     draws = param.draws
     target_of_row = torch.arange(len(objectives), device=device).repeat_interleave(samples)
     target_of_image = target_of_row.repeat_interleave(draws)
-    fields = receptive_fields(model, bank, config.seed)
+    # each target's receptive field grown by R_pre's reach: the gradient filter's mask and the field check's
+    fields = dilate(receptive_fields(model, bank, config.seed), reach(config, *model.input.shape[1:]))
 
     def per_row(t: Tensor) -> Tensor:
         """Mean over each row's draws (images come row by row, `draws` at a time)."""
@@ -173,7 +174,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     params = [p for p in param.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, config.optimizer, float(lr[0]))
     nan_rows = torch.full((rows,), float("nan"), device=device)
-    mask = field_masks(fields, config, samples) if config.grad.confine and sched["grad.gamma"].any() else None
+    mask = field_masks(fields, samples) if config.grad.confine and sched["grad.gamma"].any() else None
     if mask is not None and draws > 1:
         mask = mask.repeat_interleave(draws, 0)
     recorder = Recorder(rows, device, config, param, on_step, model.input.shape)
@@ -249,16 +250,16 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     if status == "completed":
         recorder.snapshot(steps, final)
     result = recorder.result(final, status, started, device, model)
-    grown = dilate(fields, reach(config, *fields.shape[-2:])).repeat_interleave(samples, 0).cpu().numpy()
-    result.checks = row_checks(result, model, grown, _final_elbo(model, final, config, rows))
+    row_fields = fields.repeat_interleave(samples, 0).cpu().numpy()
+    result.checks = row_checks(result, model, row_fields, _final_elbo(model, final, config, rows))
     result.natural = _natural_anchors(model, config)
     return result
 
 
 def _natural_anchors(model: Explorable, config: AMConfig) -> dict[str, np.ndarray]:
-    """Each row's unit's top real inputs (model.natural_top), where every target is a plain unit of one layer."""
-    terms = [o.terms[0] for o in config.objectives if len(o.terms) == 1]
-    if len(terms) != len(config.objectives) or any(t.stat != "mean" or t.weight <= 0 for t in terms):
+    """Each row's unit's top real inputs (model.natural_top), where every target is a plain unit (of one layer)."""
+    terms = [o.plain_unit for o in config.objectives]
+    if None in terms:
         return {}
     top = model.natural_top(terms[0].layer)
     if top is None:

@@ -55,6 +55,12 @@ class Objective(BaseModel):
         """The term with the largest |weight|: its layer is where the runner-up is looked for."""
         return max(self.terms, key=lambda t: abs(t.weight))
 
+    @property
+    def plain_unit(self) -> Term | None:
+        """The term when the objective is one unit's mean at weight 1 (what a unit census measures), else None."""
+        term = self.terms[0]
+        return term if len(self.terms) == 1 and term.weight == 1.0 and term.stat == "mean" else None
+
     def readouts(self) -> set[tuple[str, str]]:
         return {(t.layer, t.stat) for t in self.terms}
 

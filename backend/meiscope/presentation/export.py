@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from ..atomic import clean_leftovers_once, partial_prefix
-from ..engine.checks import summary, trustworthy
+from ..engine.checks import summary_lines
 from ..engine.result import METRICS, Run
 from .figures import write_figures, write_sheet
 from .labels import differing_fields, flat_config, folder_names, model_name, relevant, run_labels, value_text
@@ -88,20 +88,13 @@ def runs_table(runs: dict[str, Run], folders: dict[str, str], labels: dict[str, 
     return f"{text}\n\nThe config fields that differ between them:\n{_columns(rows)}"
 
 
-def checks_text(runs: dict[str, Run], folders: dict[str, str], most: int = 20) -> str:
-    """Each run's checks, a line per row (the first `most` rows of a run, then a tally)."""
+def checks_text(runs: dict[str, Run], folders: dict[str, str]) -> str:
+    """Each run's checks, a line per row (the first 20 rows of a run, then a tally)."""
     lines = []
     for name, run in runs.items():
         if not run.checks:
             lines.append(f"  {folders[name]}: no checks recorded (a run saved before meiscope checked its results)")
-            continue
-        for row, checks in list(zip(run.rows, run.checks))[:most]:
-            sample = f".{row['sample']}" if run.config.samples > 1 else ""
-            lines.append(f"  {folders[name]} unit {row['unit']}{sample}: {summary(checks)}")
-        rest = run.checks[most:]
-        if rest:
-            lines.append(f"  {folders[name]}: {len(rest)} more rows, {sum(trustworthy(c) for c in rest)} of them "
-                         "pass every check that applies (run.json has them all)")
+        lines += [f"  {folders[name]} {line}" for line in summary_lines(run.rows, run.checks, run.config.samples)]
     return "\n".join(lines)
 
 

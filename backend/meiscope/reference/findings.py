@@ -11,7 +11,7 @@ import numpy as np
 
 from ..engine import AMConfig, Run, run
 from ..engine.options import merge
-from ..engine.presets import PLAIN
+from ..engine.presets import plain
 from ..model.tdvae import TDVAE
 from ..presentation.plotting import FIGURE_LOCK, image_grid, plt
 from ..analysis.census import ACTIVE_KL
@@ -23,7 +23,7 @@ from ..analysis.sta import spike_triggered_average, unit_response
 
 # the thesis' starting point, with every regulariser off (PLAIN): each experiment adds what it studies, and the
 # findings do not move when the default configuration does
-BASE = merge(PLAIN, {"steps": 200, "elbo_every": 10, "snapshot_every": 200})
+BASE = plain({"steps": 200, "elbo_every": 10, "snapshot_every": 200})
 
 
 @dataclass
