@@ -8,7 +8,7 @@ from starlette.requests import HTTPConnection
 
 from ..engine.result import Run
 from .atlas import Atlas
-from .jobs import JobManager
+from .jobs import Job, JobManager
 
 
 def jobs_of(connection: HTTPConnection) -> JobManager:
@@ -23,12 +23,17 @@ def card_of(connection: HTTPConnection) -> dict | None:
     return connection.app.state.card
 
 
-def finished_run(connection: HTTPConnection, run_id: str) -> Run:
-    """The result of this server's run `run_id`: 404 when there is no such run, 409 while it has no result."""
+def job_of(connection: HTTPConnection, run_id: str) -> Job:
+    """This server's run `run_id` (in memory or on disk): 404 when there is no such run."""
     try:
-        job = jobs_of(connection).get(run_id)
+        return jobs_of(connection).get(run_id)
     except KeyError:
         raise HTTPException(404, f"no run {run_id!r}") from None
+
+
+def finished_run(connection: HTTPConnection, run_id: str) -> Run:
+    """The result of this server's run `run_id`: 404 when there is no such run, 409 while it has no result."""
+    job = job_of(connection, run_id)
     if job.result is None:
         raise HTTPException(409, f"run {run_id} has no result yet (status {job.status})")
     return job.result

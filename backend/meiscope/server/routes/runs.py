@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from ...engine import AMConfig
 from ..encode import MAX_ROWS, finite
 from ..limits import Busy, LimitError, ServerLimits, check_work
-from ..state import jobs_of
+from ..state import job_of, jobs_of
 from .params import RunId
 
 
@@ -39,13 +39,9 @@ def runs_router(limits: ServerLimits) -> APIRouter:
 
     @router.get("/api/runs/{run_id}")
     def get_run(run_id: RunId, request: Request) -> dict:
-        jobs = jobs_of(request)
-        try:
-            job = jobs.get(run_id)
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id!r}") from None
+        job = job_of(request, run_id)
         out = job.summary()
-        out["queue_position"] = jobs.queue_position(job)
+        out["queue_position"] = jobs_of(request).queue_position(job)
         if job.result is not None:
             out["images"] = np.round(job.result.images[:MAX_ROWS].astype(np.float64), 4).tolist()
             out["metrics"] = {k: [finite(row) for row in vals[:, :MAX_ROWS].tolist()]
