@@ -354,5 +354,16 @@ class TDVAE(Explorable):
             self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
         return self._natural[layer]
 
+    def data_sample(self, n: int) -> Tensor | None:
+        """The first n held-out patches (their centre for a smaller model), as the census and natural anchors."""
+        if not self.has_natural:
+            return None
+        from ..data.patches import build_split
+
+        patches, _ = build_split("heldout", n, scale=self.data_scale)
+        top, left = (patches.shape[1] - self.input.height) // 2, (patches.shape[2] - self.input.width) // 2
+        crop = patches[:, top:top + self.input.height, left:left + self.input.width]
+        return torch.as_tensor(np.ascontiguousarray(crop)).unsqueeze(1)
+
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)
