@@ -135,3 +135,42 @@ def test_bad_layer_or_unit_is_a_clear_error():
         characterise(model(), "nope", 0)
     with pytest.raises(ValueError, match="outside"):
         characterise(model(), "units", 9)
+
+
+def test_characterise_command_on_the_shipped_model(tmp_path):
+    """A shipped z2 energy unit: even and phase-invariant, tuned to fine gratings, measured on data."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from meiscope.cli import app
+
+    result = CliRunner().invoke(app, ["characterise", "--unit", "94", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "characterisation.json").read_text())
+    for key in ("preferred_orientation_deg", "preferred_sf_cycles_per_pixel", "phase_modulation", "odd_share",
+                "contrast_response", "blank_response"):
+        assert key in record
+    assert record["odd_share_measured_on"] == "data" and record["odd_share"] < 0.05
+    assert record["phase_modulation"] < 0.5 and 0.25 < record["preferred_sf_cycles_per_pixel"] < 0.45
+    assert record["stimulus"]["contrast_from"] == "data" and len(record["natural_top"]["index"]) == 8
+    assert Image.open(tmp_path / "characterisation.png").size[0] >= 2000  # print resolution
+    assert CliRunner().invoke(app, ["characterise", "--unit", "300"]).exit_code == 2
+
+
+def test_characterise_command_on_an_own_model(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from meiscope.cli import app
+
+    monkeypatch.setenv("MEISCOPE_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["characterise", "--model", "meiscope.examples.digits:build", "--unit", "3",
+                                      "--unit", "7", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for unit in (3, 7):
+        record = json.loads((tmp_path / "out" / f"logits-{unit}" / "characterisation.json").read_text())
+        assert record["layer"] == "logits" and record["unit_class"]
+        assert 0 <= record["preferred_orientation_deg"] < 180

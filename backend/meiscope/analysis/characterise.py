@@ -25,6 +25,7 @@ FINE_PHASES = 16  # phases of the phase-modulation measurement
 ORIENTATIONS = 12  # the coarse grid: every 15 degrees
 FINE_ORIENTATIONS = 72  # the orientation tuning curve: every 2.5 degrees
 SFS = 14  # the coarse grid's spatial frequencies, log-spaced
+MAX_SF = 0.45  # cycles/pixel: nearer Nyquist (0.5) a sampled grating's contrast depends on its phase
 FINE_SFS = 40  # the spatial-frequency tuning curve
 CONTRASTS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0, 16.0)  # x the reference contrast
 DATA_INPUTS = 4096  # real inputs for the odd share and the contrast correlation
@@ -48,8 +49,8 @@ class Stimulus:
 
     @property
     def sfs(self) -> np.ndarray:
-        """The coarse grid's spatial frequencies (cycles/pixel): one cycle per image up to Nyquist."""
-        return np.geomspace(1.0 / max(self.height, self.width), 0.5, SFS)
+        """The coarse grid's spatial frequencies (cycles/pixel): one cycle per image up to MAX_SF."""
+        return np.geomspace(1.0 / max(self.height, self.width), MAX_SF, SFS)
 
     def gratings(self, orientation_deg, sf, phase, amplitude) -> Tensor:
         """Gratings (N, C, H, W) for equal-length arrays of orientation (deg), sf (c/px), phase (rad), amplitude."""
@@ -188,7 +189,7 @@ def grating_tuning(read, frame: Stimulus, n_units: int, blank: np.ndarray) -> di
     by_orientation = _per_unit(read, [at(fine_o, [coarse_f[f]]) for _, f in best])
     orientation_curve = peak_response(by_orientation.reshape(n_units, FINE_ORIENTATIONS, PHASES), blank)
     preferred_o = [refine_peak(c, fine_o, 180.0) for c in orientation_curve]
-    fine_f = np.geomspace(coarse_f[0], 0.5, FINE_SFS)
+    fine_f = np.geomspace(coarse_f[0], MAX_SF, FINE_SFS)
     by_sf = _per_unit(read, [at([o], fine_f) for o in preferred_o])
     sf_curve = peak_response(by_sf.reshape(n_units, FINE_SFS, PHASES), blank)
     log_f = np.log2(fine_f)
