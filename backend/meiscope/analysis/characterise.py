@@ -85,6 +85,11 @@ def stimulus_frame(model, data: Tensor | None) -> Stimulus:
     return Stimulus(spec.channels, spec.height, spec.width, mean, min(amplitude, max_amplitude), max_amplitude, source)
 
 
+def characterisation_applies(model) -> bool:
+    """Whether gratings can be drawn for the model's input: a one- or three-channel image."""
+    return model.input.channels in (1, 3)
+
+
 def responses(model, layer: str, units: list[int], stat: str = "mean") -> Callable[[Tensor], np.ndarray]:
     """x (N, C, H, W) -> the units' readouts (N, len(units)) as float64, read in chunks without gradients."""
     index = torch.as_tensor(units)

@@ -4,7 +4,9 @@ the preferred grating and the top natural inputs, every axis labelled with its u
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +131,52 @@ def write_characterisation(record: dict, out: Path) -> list[str]:
         fig.savefig(out / "characterisation.png", dpi=DPI)
         plt.close(fig)
     return ["characterisation.json", "arrays.npz", "characterisation.png"]
+
+
+def figure_png(record: dict, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes at screen resolution (the page's view)."""
+    buffer = io.BytesIO()
+    with FIGURE_LOCK:
+        fig = characterisation_figure(record)
+        fig.savefig(buffer, format="png", dpi=dpi)
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def zip_characterisation(record: dict, path: Path, name: str) -> Path:
+    """The files of write_characterisation in a zip at `path`, under the folder `name`."""
+    folder = Path(path).parent / name
+    files = write_characterisation(record, folder)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(folder / file, f"{name}/{file}")
+    return Path(path)
+
+
+def _or_na(value, digits: int = 3, suffix: str = "") -> str:
+    return "n/a" if value is None else number(value, digits) + suffix
+
+
+def readings(record: dict) -> list[dict]:
+    """Each measure with its value and a one-line reading, for the page's table."""
+    pm, odd, si, r = record["phase_modulation"], record["odd_share"], record["saturation_index"], record["contrast_correlation"]
+    crf = record["contrast_response"]["responses"]
+    rows = [
+        ("preferred orientation", _or_na(record["preferred_orientation_deg"], 3, "°"),
+         "angle of the grating's wave vector from the x axis (0°: vertical stripes); half-width at half height "
+         + _or_na(record["orientation_bandwidth_deg"], 2, "°")),
+        ("preferred spatial frequency", _or_na(record["preferred_sf_cycles_per_pixel"], 3, " cycles/px"),
+         "bandwidth " + _or_na(record["sf_bandwidth_octaves"], 2, " octaves") + " (full width at half height)"),
+        ("F1/F0 over phase", _or_na(pm), "below 1: phase-invariant (complex-cell-like); pi/2 for a rectified linear "
+         "unit; larger: linear (simple-cell-like)" + (" — capped: F0 is 0" if pm == 1000 else "")),
+        ("odd share", _or_na(odd), f"share of the response's variance that changes sign with the input (on "
+         f"{record['odd_share_measured_on']}): 1 linear, 0 even (energy or contrast); a white-noise STA of an even "
+         "unit is 0"),
+        ("blank response", _or_na(record["blank_response"]), "the response to a uniform input"),
+        ("contrast response", f"{number(crf[0])} → {number(crf[-1])}", "at the preferred grating, blank to the "
+         f"highest contrast; saturation index {_or_na(si, 2)} (0 linear, 1 flat at the top, negative accelerating)"),
+        ("contrast correlation", _or_na(r, 2), "correlation with the log of the inputs' pixel std on data; "
+         "|r| of 0.5 or more: a contrast unit" if r is not None else "needs data (the model has none)"),
+        ("class", record["unit_class"], READING.get(record["unit_class"], "")),
+    ]
+    return [{"measure": m, "value": v, "reading": text} for m, v, text in rows]
