@@ -39,10 +39,10 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
         and the characterisation apply), where it came from, and its card when it has one."""
         model = jobs_of(request).model
-        n = sum(p.numel() for p in model.parameters())
-        return {"path": model.source.get("spec"), "source": model.source, "n_parameters": n,
-                **asdict(model.info()), "analysis": analysis_applies(model),
-                "characterisation": characterisation_applies(model), "card": card_of(request) or {}}
+        offers = {"analysis": analysis_applies(model), "characterisation": characterisation_applies(model)}
+        return {"path": model.source.get("spec"), "source": model.source,
+                "n_parameters": sum(p.numel() for p in model.parameters()), **asdict(model.info()), **offers,
+                "card": card_of(request) or {}}
 
     @router.get("/api/units")
     def units(request: Request, layer: LayerName = None) -> list[dict]:
