@@ -21,6 +21,12 @@ from ..state import atlas_of, card_of, jobs_of
 LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
 
 
+def offers(model) -> dict:
+    """The model's size and what it offers (the seam's info, and which unit views apply)."""
+    return {"n_parameters": sum(p.numel() for p in model.parameters()), **asdict(model.info()),
+            "analysis": analysis_applies(model), "characterisation": characterisation_applies(model)}
+
+
 def model_router(limits: ServerLimits) -> APIRouter:
     router = APIRouter(tags=["model"])
 
@@ -39,10 +45,7 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
         and the characterisation apply), where it came from, and its card when it has one."""
         model = jobs_of(request).model
-        offers = {"analysis": analysis_applies(model), "characterisation": characterisation_applies(model)}
-        return {"path": model.source.get("spec"), "source": model.source,
-                "n_parameters": sum(p.numel() for p in model.parameters()), **asdict(model.info()), **offers,
-                "card": card_of(request) or {}}
+        return {"path": model.source.get("spec"), "source": model.source, **offers(model), "card": card_of(request) or {}}
 
     @router.get("/api/units")
     def units(request: Request, layer: LayerName = None) -> list[dict]:
