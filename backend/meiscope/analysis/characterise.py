@@ -347,3 +347,22 @@ def characterise_units(model, layer: str, units: list[int], data: Tensor | None 
 def characterise(model, layer: str, unit: int, **options) -> dict:
     """characterise_units for one unit."""
     return characterise_units(model, layer, [unit], **options)[0]
+
+
+CLASS_RULE = (f"contrast: |corr(activation, log contrast)| >= {CONTRAST_UNIT_R} on data; linear: odd share >= "
+              f"{LINEAR_ODD_SHARE}; untuned: even, no orientation halves the response; phase-invariant: even, F1/F0 < "
+              f"{COMPLEX_F1_F0:g}; else even, phase-modulated")
+
+
+def class_summary(records: list[dict]) -> dict:
+    """The unit classes of characterised units: counts, the units of each class, the rule, and the range of odd shares
+    (what says whether a linear class could exist at all)."""
+    classes: dict[str, list[int]] = {}
+    for r in records:
+        classes.setdefault(r["unit_class"], []).append(r["unit"])
+    odd = [r["odd_share"] for r in records if r["odd_share"] is not None]
+    return {"rule": CLASS_RULE, "counts": {k: len(v) for k, v in classes.items()}, "units": classes,
+            "odd_share_range": [min(odd), max(odd)] if odd else None,
+            "per_unit": [{k: r[k] for k in ("unit", "unit_class", "preferred_orientation_deg",
+                                            "preferred_sf_cycles_per_pixel", "phase_modulation", "odd_share",
+                                            "contrast_correlation", "blank_response")} for r in records]}
