@@ -454,6 +454,8 @@ async function showLayer(name) {
   }
   state.layer = name;
   $("#layer").value = name;
+  const spec = state.model.layers.find((l) => l.name === name);
+  $("#layer-description").textContent = spec?.description ? `${name}: ${spec.description}` : "";
   state.units = await (await fetch(`/api/units?layer=${encodeURIComponent(name)}`)).json();
   const has = (key) => state.units.some((u) => u[key] !== undefined);
   for (const [id, value, shown] of [["#filter", "texture", has("texture_sensitive")], ["#sort", "texture", has("texture_eta2")],
@@ -499,7 +501,10 @@ async function main() {
   const m = model.card?.metrics;
   $("#model-summary").textContent = `${model.name} · input ${model.input.shape.join("×")} · ` +
     `${model.n_parameters.toLocaleString()} parameters` +
-    (m ? ` · held-out ELBO ${m.heldout.elbo.toFixed(0)} nats · ${m.units.n_active_kl_above_0_01 ?? m.units["n_active_kl_above_0.01"]} active units` : "");
+    (m ? ` · held-out ELBO ${m.heldout.elbo.toFixed(0)} nats · ${m.units["n_kl_above_0.1"]} clearly active z2 units ` +
+      `(mean KL above 0.1 nats; ${m.units["n_active_kl_above_0.01"]} above 0.01)` : "");
+  $("#model-summary").title = [model.description, model.input.description && `input: ${model.input.description}`]
+    .filter(Boolean).join("\n");
   const unit = loadHash();
   const layer = state.baseConfig?.layer;
   await showLayer(model.layers.some((l) => l.name === layer) ? layer : model.default_layer);

@@ -334,6 +334,9 @@ def test_analyse_a_unit_shows_every_view(page):
 def test_characterise_a_unit_of_each_layer(page):
     """z2 unit 94 characterised: the table's readings, the figure, a zip of its files; switching to z1 clears it
     (nothing of z2 stays under the z1 heading), and a z1 unit is characterised with its own layer."""
+    # the header counts clearly active units as `meiscope info` does, and each layer says what it reads
+    assert "21 clearly active z2 units (mean KL above 0.1 nats" in page.inner_text("#model-summary")
+    assert page.inner_text("#layer-description").startswith("z2: higher latent: posterior q(z2 | x)")
     page.click(".tile[data-unit='94']")
     page.click("#characterise")
     assert page.locator("#characterisation-progress").is_visible()
@@ -349,6 +352,7 @@ def test_characterise_a_unit_of_each_layer(page):
     page.select_option("#layer", "z1")
     page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")
     assert page.locator("#characterisation").is_hidden() and page.locator("#characterisation-body").is_hidden()
+    assert "at the z2 posterior mean" in page.inner_text("#layer-description")
     page.click(".tile[data-unit='3']")
     page.click("#characterise")
     page.wait_for_selector("#characterisation-body:not([hidden])", timeout=300_000)

@@ -260,6 +260,10 @@ def info(
     typer.echo(f"input {shape}; readout layers: "
                + ", ".join(f"{layer.name} ({layer.units} units)" for layer in loaded.layers.values())
                + f"; ELBO: {'yes' if loaded.has_elbo else 'no'}; methods: {', '.join(loaded.methods())}")
+    for text in [loaded.description, loaded.input.description and f"input: {loaded.input.description}",
+                 *(f"{layer.name}: {layer.description}" for layer in loaded.layers.values() if layer.description)]:
+        if text:
+            typer.echo(f"  {text}")
     if factory:
         return
     folder = Path(model) if model else DEFAULT_MODEL_DIR
