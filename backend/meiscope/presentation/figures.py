@@ -12,7 +12,7 @@ from ..analysis.spectra import amplitude_spectrum
 from ..engine.result import Run
 from .labels import SEP, target_text
 from .plotting import fit_text, grid_shape, number, plt, save_figure
-from .tiles import Cell, Row, Scale, tile_figure
+from .tiles import Cell, Row, Scale, is_constant, tile_figure
 
 MAX_TILES = 256
 MAX_CURVES = 16
@@ -110,8 +110,10 @@ def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png
         grid("transform_inputs.png", run.arrays["inputs"], names, "Inputs i before the transform (x = G(i))",
              input_scale(run, run.arrays["inputs"], "value of i"))
     if "sigma" in run.arrays and run.arrays["sigma"].ndim == 3:
-        grid("sigma.png", run.arrays["sigma"], names, "σ of the distribution over inputs, per pixel",
-             Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
+        sigma = run.arrays["sigma"]
+        title = (f"σ of the distribution over inputs: constant {number(float(np.nanmean(sigma)))} at every pixel (fixed)"
+                 if is_constant(sigma) else "σ of the distribution over inputs, per pixel")
+        grid("sigma.png", sigma, names, title, Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
     if run.natural:
         written.extend(save_figure(natural_figure(run, label, names), folder / "natural.png", formats))
     written.extend(save_figure(metrics_figure(run, label), folder / "metrics.png", formats))
