@@ -184,7 +184,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
 
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm  # a widget bar in Jupyter (with ipywidgets), text elsewhere
 
         bar = tqdm(total=steps, desc=f"{config.method} x{rows}", unit="step", leave=False)
     for step in range(steps):
