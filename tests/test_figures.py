@@ -270,3 +270,18 @@ def test_a_fixed_sigma_is_one_colour_said_in_words(tmp_path):
         write_figures(run, tmp_path, formats=("png",))
     said = [str(c.kwargs.get("caption", "")) for c in drawn.call_args_list]
     assert any("constant 0.1 at every pixel" in t for t in said), said
+
+
+def test_exported_curves_carry_the_pages_reference_lines(tmp_path):
+    """The metrics figure draws what the page draws: each unit's 99.9th percentile on data and the held-out ELBO."""
+    from meiscope.presentation.figures import metrics_figure
+
+    run = fake_run(units=(7, 8))
+    run.info = {**run.info, "references": {"act_p999": [2.5, 4.0], "heldout_elbo_median": -1300.0}}
+    fig = metrics_figure(run, "units 7, 8")
+    activation, elbo = fig.axes[0], fig.axes[2]
+    dashed = lambda ax: sorted(float(l.get_ydata()[0]) for l in ax.lines if l.get_linestyle() == "--")  # noqa: E731
+    assert dashed(activation) == [2.5, 4.0] and dashed(elbo) == [-1300.0]
+    assert "99.9th pct on data" in activation.get_legend().get_texts()[0].get_text()
+    bare = metrics_figure(fake_run(units=(7, 8)), "no references")  # a run saved before references: no lines
+    assert dashed(bare.axes[0]) == []

@@ -161,6 +161,7 @@ def metrics_figure(run: Run, label: str):
             line, = ax.plot(steps[ok], values[ok, i], lw=0.9)
             if name == "activation":
                 lines.append(line)
+        _reference_lines(ax, name, run.info.get("references") or {}, lines)
         ax.set_ylabel(fit_text(METRIC_AXES[name], 2.2, 8)[0], fontsize=8)
         ax.tick_params(labelsize=7)
         if name == "elbo" and _spans_decades(values):
@@ -174,6 +175,22 @@ def metrics_figure(run: Run, label: str):
     title = f"{label}\nMetrics per step{_first(curves, len(run.rows))}"
     fig.suptitle(fit_text(title, 8.5 - 0.3, 9, min_size=6.5)[0], fontsize=9)
     return fig
+
+
+def _reference_lines(ax, name: str, refs: dict, lines: list) -> None:
+    """The page's reference lines: each row's unit's 99.9th percentile on data (dashed, in the row's colour) on the
+    activation axis, the held-out median ELBO (dashed grey) on the ELBO axis; labelled on the axis."""
+    if name == "activation":
+        shown = {}
+        for line, p999 in zip(lines, refs.get("act_p999") or []):
+            if p999 is not None and p999 not in shown:
+                shown[p999] = ax.axhline(p999, color=line.get_color(), lw=0.8, ls="--")
+        if shown:
+            text = "99.9th pct on data" + (" (each unit's colour)" if len(shown) > 1 else "")
+            ax.legend([next(iter(shown.values()))], [text], fontsize=6, frameon=False, loc="best")
+    elif name == "elbo" and refs.get("heldout_elbo_median") is not None:
+        ax.axhline(refs["heldout_elbo_median"], color="0.45", lw=0.8, ls="--")
+        ax.legend([ax.lines[-1]], ["held-out median"], fontsize=6, frameon=False, loc="best")
 
 
 def _spans_decades(values: np.ndarray, decades: float = 1.5) -> bool:
