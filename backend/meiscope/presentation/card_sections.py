@@ -163,11 +163,22 @@ def modulation_lines(card: dict) -> list[str]:
 
 
 def unit_class_lines(card: dict) -> list[str]:
-    """The unit classes (contrast, phase-invariant, linear...) of a characterisation, when the card has them
-    (metrics.unit_classes: {class name: [units]} or {class name: count}); nothing otherwise."""
+    """The unit classes of the clearly active z2 units, characterised with gratings (`meiscope characterise`):
+    metrics.unit_classes ({class name: [units]}) and metrics.characterisation (rule, odd shares); nothing without."""
     classes = card["metrics"].get("unit_classes")
     if not classes:
         return []
-    rows = [f"| {name} | {len(v) if isinstance(v, (list, tuple)) else v} | "
-            f"{', '.join(map(str, v)) if isinstance(v, (list, tuple)) else ''} |" for name, v in classes.items()]
-    return ["## Unit classes", "", "| class | units | which |", "|---|---|---|", *rows, ""]
+    info = card["metrics"].get("characterisation", {})
+    rows = [f"| {name} | {len(v)} | {', '.join(map(str, v))} |" for name, v in classes.items()]
+    lines = ["## Unit classes", "",
+             "The clearly active z2 units (mean KL above 0.1 nats) measured as a physiologist would, with gratings at the "
+             "data's contrast and on held-out patches (`meiscope characterise`, docs/METHODS.md)."]
+    if info.get("odd_share_range"):
+        low, high = info["odd_share_range"]
+        linear = len(classes.get("linear", []))
+        lines += ["", f"Odd share of the response under x -> -x: {low:.4f} to {high:.4f}"
+                  + (" - every one of them is an even function of its input: no linear (edge-like) unit, so a "
+                     "white-noise STA is zero by symmetry" if linear == 0 and high < 0.05 else "") + "."]
+    if info.get("rule"):
+        lines += ["", f"Rule: {info['rule']}."]
+    return [*lines, "", "| class | units | which |", "|---|---|---|", *rows, ""]

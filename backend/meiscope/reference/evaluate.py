@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..analysis.baselines import gaussian_baselines
+from ..analysis.characterise import DATA_INPUTS, characterise_units, class_summary
 from ..analysis.census import ACTIVE_KL, COLLAPSE_KL, unit_census, z2_statistics
 from ..analysis.gabor import fit_gabor
 from ..analysis.texture_modulation import CI, texture_modulation
@@ -209,4 +210,17 @@ def evaluate(model: TDVAE, train: np.ndarray, heldout: np.ndarray, scale: float 
     }
     if scale is not None:
         metrics["texture_modulation"] = modulation_metrics(model, stats["mean_kl"], scale)
+    metrics.update(unit_class_metrics(model, stats["mean_kl"], heldout))
     return metrics
+
+
+def unit_class_metrics(model: TDVAE, mean_kl: np.ndarray, heldout: np.ndarray) -> dict:
+    """The clearly active z2 units characterised with gratings (analysis/characterise.py), on held-out patches:
+    `unit_classes` ({class: [units]}) and `characterisation` (the rule, the odd shares' range, a record per unit)."""
+    units = [int(u) for u in np.flatnonzero(mean_kl > ACTIVE_KL)]
+    if not units:
+        return {}
+    data = torch.as_tensor(np.asarray(heldout[:DATA_INPUTS], dtype=np.float32)).unsqueeze(1)
+    summary = class_summary(characterise_units(model, "z2", units, data=data, natural=False))
+    return {"unit_classes": summary["units"],
+            "characterisation": {k: summary[k] for k in ("rule", "counts", "odd_share_range", "per_unit")}}

@@ -141,9 +141,6 @@ def remeasure(folder: Path, progress: bool = True) -> dict:
         before = {r["unit"]: r for r in old["metrics"]["units"]["census"]}
         for record in metrics["units"]["census"]:
             record.update({k: before[record["unit"]][k] for k in TEXTURE_CENSUS_KEYS if k in before[record["unit"]]})
-    for key in ("unit_classes",):  # added by later analyses, not measured here
-        if key in old["metrics"]:
-            metrics[key] = old["metrics"][key]
     figures = write_figures(model, heldout, metrics, [], folder)
     if "training_curves.png" in old.get("figures", []) and (folder / "figures" / "training_curves.png").is_file():
         figures.append("training_curves.png")
