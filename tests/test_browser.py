@@ -118,8 +118,8 @@ def overlaps(page, regions: str = LABELLED) -> list[str]:
 
 
 class Watch:
-    """Console errors, page errors, failed requests and responses >= 400 of a page, except responses whose URL
-    contains one of `expected` (what a test provokes on purpose) and the console's reports of those."""
+    """Console errors and warnings, page errors, failed requests and responses >= 400 of a page, except responses
+    whose URL contains one of `expected` (what a test provokes on purpose) and the console's reports of those."""
 
     def __init__(self, page, expected: tuple[str, ...] = ()) -> None:
         self.problems: list[str] = []
@@ -142,8 +142,9 @@ class Watch:
             self.problems.append(problem)
 
     def _console(self, message) -> None:
-        if message.type == "error" and not self._allowed(message.location.get("url", "") + " " + message.text):
-            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+        # a warning counts too: Plotly's "Too many auto-margin redraws" is a layout that does not settle
+        if message.type in ("error", "warning") and not self._allowed(message.location.get("url", "") + " " + message.text):
+            self.problems.append(f"console {message.type}: {message.text} ({message.location.get('url', '')})")
 
 
 def _free_port() -> int:
