@@ -161,3 +161,27 @@ def test_analyze_command_on_any_model_and_layer(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["analyze", "--model", "meiscope.examples.digits:build", "--layer", "nope",
                                    "--unit", "0"])
     assert bad.exit_code == 2 and "layer" in bad.output
+
+
+def test_the_agreement_is_read_for_what_the_unit_is():
+    """r near 0 between the preferred input and the STA is expected of an even unit, a warning for a linear one;
+    a best Gabor that drives the unit more than the optimised input says the optimiser missed the maximum."""
+    from meiscope.presentation.readings import read_agreement
+
+    def report(odd_share, gabor, natural=None):
+        agreement = {"preferred_vs_sta": 0.01, "preferred_vs_gradient": 0.9, "across_seeds_mean": 0.1,
+                     "across_seeds_min": -0.1, "across_seeds_spectra_mean": 0.9, "best_gabor_activation": gabor,
+                     "preferred_activation_max": 12.2}
+        if natural is not None:
+            agreement["best_natural_activation"] = natural
+        return {"agreement": agreement, "symmetry": {"odd_share": odd_share, "measured_on": "data"},
+                "gabor": {"norm": 40.0}, "preferred": {"norm": [40.0, 39.0, 41.0], "activation": [12.2, 12.0, 11.9]}}
+
+    even = {r["measure"]: r["reading"] for r in read_agreement(report(0.02, 14.1, natural=6.1))}
+    assert even["preferred vs STA"].startswith("near 0 is expected: the unit is even")
+    assert "did not find the maximum" in even["best Gabor vs optimised input"]
+    assert "phase or position" in even["across 3 seeds"]
+    assert "exaggerates the best data input 2x" in even["best natural input vs optimised input"]
+    linear = {r["measure"]: r["reading"] for r in read_agreement(report(0.97, 9.0))}
+    assert "suspect the optimiser" in linear["preferred vs STA"]
+    assert "not a simple Gabor" in linear["best Gabor vs optimised input"]

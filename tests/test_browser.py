@@ -347,8 +347,8 @@ def test_analyse_a_unit_shows_every_view(page, monkeypatch):
     assert len(units) == len(readings) == len(titles) and all(units) and all(readings)
     assert any(u.startswith("drop in activation") for u in units) and any("dx (px) -" in u for u in units)
     assert page.get_attribute("#analysis-download", "href") == "/api/units/101/analysis.zip?layer=z2"
-    page.locator("#analysis").scroll_into_view_if_needed()
-    page.screenshot(path=ARTIFACTS / "analysis.png", full_page=True)
+    page.evaluate("document.getElementById('analysis-heading').scrollIntoView()")
+    page.screenshot(path=ARTIFACTS / "analysis.png")
 
     page.select_option("#layer", "z1")  # another layer: the z2 analysis goes, z1's is z1's
     page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")

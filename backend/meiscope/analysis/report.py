@@ -79,10 +79,13 @@ def _linear_views(model, response: Callable, image: np.ndarray, n_sta: int, seed
     probe = (mean + std * torch.randn(FLOOR_STIMULI, *shape, generator=g))
     probe = probe.clamp(*clip) if clip else probe
     with torch.no_grad():
-        spread = float(response(probe)[:, 0].double().std())
-    floor = spread * std / np.sqrt(n_sta)  # the std per pixel of an STA of a unit that ignores its input
-    return {"sta": {"image": sta, "n_stimuli": n_sta, "noise_mean": mean, "noise_std": std,
-                    "noise_floor": floor, "snr": float(np.sqrt(np.mean(sta ** 2))) / max(floor, 1e-30)},
+        rms = float(response(probe)[:, 0].double().pow(2).mean().sqrt())
+    # the std of an STA pixel of a unit that ignores its input: rms(a) * noise std / sqrt(N); the largest of P such
+    # pixels of pure noise lies near sqrt(2 ln 2P) of it
+    floor = rms * std / np.sqrt(n_sta)
+    return {"sta": {"image": sta, "n_stimuli": n_sta, "noise_mean": mean, "noise_std": std, "noise_floor": floor,
+                    "peak_z": float(np.abs(sta).max()) / max(floor, 1e-30),
+                    "noise_peak_z": float(np.sqrt(2 * np.log(2 * sta.size)))},
             "gradient": {"image": gradient_map(response, image)}}
 
 
@@ -166,6 +169,9 @@ def _agreement(report: dict) -> dict:
         out["best_gabor_activation"] = report["gabor"]["optimised"]["activation"]
         out["preferred_activation_max"] = float(max(report["preferred"]["activation"]))
         out["gabor_minus_preferred"] = out["best_gabor_activation"] - out["preferred_activation_max"]
+    if "natural_top" in report and report["natural_top"]["activation"]:
+        out["best_natural_activation"] = float(max(report["natural_top"]["activation"]))
+        out["preferred_activation_max"] = float(max(report["preferred"]["activation"]))
     return out
 
 

@@ -28,13 +28,14 @@ def _r(value: float) -> str:
 
 def read_sta(report: dict) -> str:
     sta, share = report["sta"], report["symmetry"]["odd_share"]
-    level = f"{number(sta['snr'], 2)}x its noise floor from {sta['n_stimuli']:,} stimuli"
+    level = (f"peak {number(sta['peak_z'], 2)}x its noise floor from {sta['n_stimuli']:,} stimuli (noise alone: "
+             f"about {number(sta['noise_peak_z'], 2)})")
     if _even(report):
-        return (f"RMS {level}; the unit is even in its input (odd share {number(share, 2)}), so a white-noise STA "
+        return (f"{level}; the unit is even in its input (odd share {number(share, 2)}), so a white-noise STA "
                 "cancels by symmetry and says little about it")
-    if sta["snr"] < 2:
-        return f"RMS {level}: at the level of noise; more stimuli (--n-sta) or a nonlinear unit"
-    return f"RMS {level}: the unit's linear receptive field (odd share {number(share or 0, 2)})"
+    if sta["peak_z"] < sta["noise_peak_z"] + 1:
+        return f"{level}: at the level of noise; more stimuli (--n-sta), or a nonlinear unit"
+    return f"{level}: the unit's linear receptive field (odd share {number(share or 0, 2)})"
 
 
 def read_agreement(report: dict) -> list[dict]:
@@ -72,6 +73,12 @@ def read_agreement(report: dict) -> list[dict]:
             "no agreement" + (": the STA of an even unit is noise" if even else ""))})
     if "best_gabor_activation" in a:
         rows.append(_gabor_row(report))
+    if "best_natural_activation" in a:
+        n, p = a["best_natural_activation"], a["preferred_activation_max"]
+        rows.append({"measure": "best natural input vs optimised input", "value": f"activation {number(n)} vs {number(p)}",
+                     "reading": "a data input drives the unit more than the optimised input: the optimiser did not find "
+                     "the maximum" if n > p else f"the optimised input exaggerates the best data input "
+                     f"{number(p / n, 2)}x" if n > 0 else "no data input drives the unit above 0"})
     return rows
 
 
@@ -113,7 +120,8 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 def image_panels(report: dict) -> list[dict]:
     """Every image view of the report, in the order of the figure and the page: {"key", "title", "image",
-    "values" (what the grey levels are), "reading", "centred", "axes" (None or x and y labels and extent)}."""
+    "values" (what the grey levels are), "reading", "centred", "axes" (None, or the x and y labels and the
+    coordinates of the corner pixels' centres [left, right, bottom, top], as imshow's extent)}."""
     values, centred = _input_values(report), report.get("input_range") is None
     act = report["preferred"]["activation"]
 
@@ -164,6 +172,7 @@ def _probe_panels(report: dict, panel) -> list[dict]:
     spectrum = np.log10(np.fft.fftshift(np.abs(np.fft.fft2(_grey(report["preferred"]["images"][0])))) + 1e-6)
     s = report["spectra"]
     h, w = spectrum.shape
+    fy, fx = (np.fft.fftshift(np.fft.fftfreq(n)) for n in (h, w))
     return [
         panel("occlusion", f"occlusion ({pr['occlusion_square_px']} px square)", occ,
               f"largest drop {number(float(occ.max()))} at row {y}, column {x}: the unit looks there"
@@ -174,7 +183,8 @@ def _probe_panels(report: dict, panel) -> list[dict]:
         panel("spectrum", "amplitude spectrum of the preferred input", spectrum,
               f"peak at {number(s['peak_cycles_per_pixel'])} cycles/px; entropy {number(s['entropy_bits'])} of "
               f"{number(s['max_entropy_bits'])} bits (low: one grating, high: broadband)", "log10 amplitude", False,
-              {"x": "fx (cycles/px)", "y": "fy (cycles/px)", "extent": [-0.5, 0.5, 0.5, -0.5]}),
+              {"x": "fx (cycles/px)", "y": "fy (cycles/px)",
+               "extent": [round(float(fx[0]), 3), round(float(fx[-1]), 3), round(float(fy[-1]), 3), round(float(fy[0]), 3)]}),
     ]
 
 
@@ -194,7 +204,8 @@ def _data_panels(report: dict, panel) -> list[dict]:
         top = report["natural_top"]
         for i, (img, a) in enumerate(zip(top["images"][:4], top["activation"])):
             panels.append(panel(f"natural.{i}", f"top natural input {i + 1}", img,
-                                f"activation {number(a)}" + (f" ({100 * a / best:.0f}% of the optimised input's)"
+                                f"activation {number(a)}" + (f" ({100 * a / best:.0f}% of the optimised input's"
+                                                             + ("; more: not the maximum)" if a > best else ")")
                                                              if best > 0 else "")))
     return panels
 

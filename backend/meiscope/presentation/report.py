@@ -28,6 +28,14 @@ def _show(image: np.ndarray) -> tuple[np.ndarray, dict]:
     return image, {"cmap": "gray"}
 
 
+def _edges(centres: list[float], shape: tuple[int, ...]) -> list[float]:
+    """imshow's extent (the outer edges) from the coordinates of the corner pixels' centres."""
+    left, right, bottom, top = centres
+    dx = (right - left) / max(shape[1] - 1, 1) / 2
+    dy = (bottom - top) / max(shape[0] - 1, 1) / 2
+    return [left - dx, right + dx, bottom + dy, top - dy]
+
+
 def _panel(fig, ax, p: dict) -> None:
     image, kw = _show(np.asarray(p["image"], dtype=np.float64))
     lo, hi = float(np.min(p["image"])), float(np.max(p["image"]))
@@ -37,7 +45,7 @@ def _panel(fig, ax, p: dict) -> None:
     elif hi == lo:
         kw.update(vmin=lo - 1, vmax=hi + 1)
     axes = p["axes"]
-    shown = ax.imshow(image, interpolation="nearest", extent=axes["extent"] if axes else None, **kw)
+    shown = ax.imshow(image, interpolation="nearest", extent=_edges(axes["extent"], image.shape) if axes else None, **kw)
     if axes:
         ax.set_xlabel(axes["x"], fontsize=6, labelpad=1)
         ax.set_ylabel(axes["y"], fontsize=6, labelpad=1)
