@@ -1,5 +1,5 @@
 // "Analyse unit": every view of the selected unit of the browsed layer (GET /api/units/{unit}/analysis?layer=...,
-// 10-30 s the first time): preferred inputs, STA and gradient map, probes, spectra, nearest and top natural inputs,
+// seconds to minutes the first time): preferred inputs, STA and gradient map, probes, spectra, nearest and top natural inputs,
 // Gabor views for one-channel inputs, one-hot synthesis for a latent layer. Each panel with its colour bar, what its
 // values are and a one-line reading; the agreement between the views with their interpretation; a zip of the files
 // (…/analysis.zip: JSON, arrays, a 300-dpi figure). While it works it shows the stage reached (…/analysis/progress)
@@ -58,7 +58,7 @@ export async function analyseUnit() {
   let stage = "starting";
   const tick = () => {
     const s = Math.round((performance.now() - started) / 1000);
-    status.textContent = `analysing ${layer} unit ${unit}: ${s} s (10-30 s on a free machine)`;
+    status.textContent = `analysing ${layer} unit ${unit}: ${s} s (about 10 s for a z2 unit on a free machine; z1 and busy machines take longer)`;
     $("#analysis-summary").textContent = `analysing ${layer} unit ${unit}: ${stage}… ${s} s`;
   };
   const poll = async () => {

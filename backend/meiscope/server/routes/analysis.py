@@ -158,7 +158,7 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
         seeds, STA and gradient map, odd share, occlusion / shift / jitter probes, spectra, nearest and top natural
         data inputs where the model has data, best Gabor and Gabor fit for one-channel inputs, one-hot synthesis
         where the layer is a latent the model decodes (the TDVAE), and how well they agree, each with a one-line
-        reading. Computed once per (layer, unit) (about 10-30 s), then cached; simultaneous requests share one."""
+        reading. Computed once per (layer, unit) (about 10 s for a z2 unit on a free machine, longer for z1), then cached; simultaneous requests share one."""
         return analysis_payload(await report_of(request, unit, layer))
 
     @router.get("/api/units/{unit}/analysis/progress")
