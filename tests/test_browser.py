@@ -316,24 +316,56 @@ def _run_button_in_view(page) -> bool:
                          " return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0; })()")
 
 
-def test_analyse_a_unit_shows_every_view(page):
+def test_analyse_a_unit_shows_every_view(page, monkeypatch):
+    """z2 unit 101, then z1 unit 3: every panel with its colour bar, what its values are and a reading, the
+    agreement with its interpretations, a zip; the z1 analysis is z1's, said so in the heading and the summary.
+    (The preferred inputs take 15 steps here: the views, not the optimiser, are under test.)"""
+    import functools
+
+    from meiscope.analysis.report import analyze_unit
+    from meiscope.server.routes import analysis as routes
+
+    monkeypatch.setattr(routes, "analyze_unit", functools.partial(analyze_unit, n_sta=500, steps=15, n_data=256))
     page.click(".tile[data-unit='101']")
     page.click("#analyse")
     # while it works: progress beside the button and above the panels, the Run button where it was
     assert page.locator("#analysis-progress").is_visible()
-    assert page.inner_text("#analyse-status").startswith("analysing unit 101")
+    assert page.inner_text("#analyse-status").startswith("analysing z2 unit 101")
     assert page.locator("#analyse").is_disabled() and _run_button_in_view(page)
     page.wait_for_selector("#analysis-panels .card", timeout=300_000)
     titles = page.locator("#analysis-panels .panel-title").all_inner_texts()
-    assert {"STA", "one-hot, prior mean", "best Gabor (optimised)", "occlusion map"} <= set(titles)
-    assert "vs STA r =" in page.inner_text("#analysis-summary")
+    assert {"STA (white noise)", "gradient at the preferred input", "best Gabor", "activation under circular shifts",
+            "amplitude spectrum of the preferred input"} <= set(titles)
+    assert sum(t.startswith("nearest data input") for t in titles) == 8  # all of them, in pixels and in z2
+    assert any(t.startswith("Gabor fit of the preferred input (R²") for t in titles)
+    assert page.inner_text("#analysis-summary").startswith("z2 unit 101 of ")
+    agreement = page.inner_text("#analysis-agreement")
+    assert "preferred vs STA" in agreement and "best Gabor vs optimised input" in agreement
+    assert "Characterise" in agreement  # the characterisation is pointed to, not repeated
     assert _run_button_in_view(page) and page.locator("#analysis-progress").is_hidden()
-    # every panel says what its grey levels mean: a colour bar from its minimum to its maximum
+    # every panel says what its grey levels mean: a colour bar from its minimum to its maximum, the values' name
     bars = page.eval_on_selector_all("#analysis-panels .card", "cs => cs.map(c => [...c.querySelectorAll('.scalebar span')]"
                                      ".map(s => Number(s.textContent)))")
     assert len(bars) == len(titles) and all(len(b) == 2 and b[0] <= b[1] for b in bars)
-    page.locator("#analysis").scroll_into_view_if_needed()
+    units = page.locator("#analysis-panels .panel-units").all_inner_texts()
+    readings = page.locator("#analysis-panels .panel-reading").all_inner_texts()
+    assert len(units) == len(readings) == len(titles) and all(units) and all(readings)
+    assert any(u.startswith("drop in activation") for u in units) and any("dx (px) -" in u for u in units)
+    assert page.get_attribute("#analysis-download", "href") == "/api/units/101/analysis.zip?layer=z2"
+    page.evaluate("document.getElementById('analysis-heading').scrollIntoView()")
     page.screenshot(path=ARTIFACTS / "analysis.png")
+
+    page.select_option("#layer", "z1")  # another layer: the z2 analysis goes, z1's is z1's
+    page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")
+    assert page.locator("#analysis").is_hidden()
+    page.click(".tile[data-unit='3']")
+    page.click("#analyse")
+    assert page.inner_text("#analyse-status").startswith("analysing z1 unit 3")
+    page.wait_for_selector("#analysis-panels .card", timeout=300_000)
+    assert page.inner_text("#analysis-heading") == "unit analysis: z1 unit 3"
+    assert page.inner_text("#analysis-summary").startswith("z1 unit 3 of ")
+    assert "one-hot synthesis (z1 = 5 e_i)" in page.locator("#analysis-panels .panel-title").all_inner_texts()
+    assert page.get_attribute("#analysis-download", "href") == "/api/units/3/analysis.zip?layer=z1"
 
 
 def test_characterise_a_unit_of_each_layer(page):

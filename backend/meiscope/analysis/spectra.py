@@ -39,3 +39,17 @@ def binned_log_power(images: np.ndarray, n_sf: int = 8, n_ori: int = 8) -> np.nd
     np.add.at(sums.T, bins, flat.T)
     counts = np.bincount(bins, minlength=n_sf * n_ori)
     return np.log(sums / np.maximum(counts, 1) + 1e-12)
+
+
+def radial_profile(image: np.ndarray, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean 2-D Fourier amplitude of one image (H, W), any H and W, in radial bins from DC (excluded) to 0.5
+    cycles/pixel: (bin centres, amplitude per bin; NaN for an empty bin). Default: min(20, min(H, W) // 2) bins."""
+    image = np.asarray(image, dtype=np.float64)
+    h, w = image.shape
+    n_bins = n_bins or max(2, min(20, min(h, w) // 2))
+    amp = np.abs(np.fft.fft2(image))
+    radius = np.sqrt(np.fft.fftfreq(h)[:, None] ** 2 + np.fft.fftfreq(w)[None, :] ** 2)
+    edges = np.linspace(0.0, 0.5, n_bins + 1)
+    profile = np.array([amp[(radius > lo) & (radius <= hi)].mean() if np.any((radius > lo) & (radius <= hi))
+                        else np.nan for lo, hi in zip(edges[:-1], edges[1:])])
+    return 0.5 * (edges[:-1] + edges[1:]), profile
