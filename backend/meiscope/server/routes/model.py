@@ -16,7 +16,7 @@ from ...engine import AMConfig
 from ...engine.presets import PRESETS
 from ..encode import pack
 from ..limits import ServerLimits
-from ..state import atlas_of, atlases_of, card_of, jobs_of
+from ..state import card_of, jobs_of
 
 LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
 
@@ -82,39 +82,6 @@ def model_router(limits: ServerLimits) -> APIRouter:
             raise HTTPException(404, f"{model.name} has no data to take natural inputs from (a census)")
         return {"unit": unit, "layer": name, "activation": top["activation"][unit].tolist(),
                 "images": pack(top["images"][unit])}
-
-    @router.get("/api/atlas")
-    def atlas(request: Request, layer: LayerName = None) -> dict:
-        """Progress of a layer's unit atlas (default: the first layer's), each unit's final activation once it
-        is ready; status "absent" for a layer whose atlas was not asked for (POST builds it), "off" when this
-        server builds no atlas."""
-        layer = layer_of(request, layer)
-        if atlases_of(request) is None:
-            return {"status": "off", "layer": layer}
-        built = atlas_of(request, layer)
-        if built is None:
-            return {"status": "absent", "layer": layer, "units": jobs_of(request).model.layers[layer].units}
-        return built.summary()
-
-    @router.post("/api/atlas", status_code=202)
-    def build_atlas(request: Request, layer: LayerName = None) -> dict:
-        """Build a layer's atlas (one batched run of the default configuration over all its units) unless it
-        exists; 409 while another layer's is building, or when this server builds no atlas."""
-        layer = layer_of(request, layer)
-        atlases = atlases_of(request)
-        if atlases is None:
-            raise HTTPException(409, "this server builds no atlas (started without a cache folder)")
-        try:
-            return atlases.build(layer).summary()
-        except ValueError as exc:
-            raise HTTPException(409, str(exc)) from None
-
-    @router.get("/api/atlas/thumbnails")
-    def atlas_thumbnails(request: Request, layer: LayerName = None) -> dict[int, str]:
-        built = atlas_of(request, layer_of(request, layer))
-        if built is None or built.status != "ready":
-            raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
-        return built.thumbnails
 
     @router.get("/api/limits")
     def server_limits() -> ServerLimits:
