@@ -8,6 +8,7 @@ import { beyondData, drawCanvas, drawCurves, scaleBar, showImage, showRadialProf
 import { showSignals } from "./signals.js";
 import { pinRun } from "./compare.js";
 import { analyseUnit, clearAnalysis } from "./analysis.js";
+import { characteriseUnit, clearCharacterisation } from "./characterise.js";
 import { unpack } from "./unpack.js";
 
 export { drawCanvas, unpack };
@@ -175,7 +176,10 @@ function renderGrid() {
 }
 
 function selectUnit(unit) {
-  if (unit !== state.selected) clearAnalysis();
+  if (unit !== state.selected) {
+    clearAnalysis();
+    clearCharacterisation();
+  }
   state.selected = unit;
   const u = state.units.find((x) => x.unit === unit) ?? { unit };
   const label = u.label !== undefined && u.label !== null ? ` “${u.label}”` : "";
@@ -388,6 +392,7 @@ function addHistory(run, message) {
 }
 
 $("#analyse").addEventListener("click", analyseUnit);
+$("#characterise").addEventListener("click", characteriseUnit);
 $("#run").addEventListener("click", startRun);
 $("#stop").addEventListener("click", () => state.ws && state.ws.send(JSON.stringify({ type: "stop" })));
 $("#pin").addEventListener("click", () => state.run && state.lastFrame && pinRun(state.run, state.lastFrame, state.curves));
@@ -423,6 +428,7 @@ function offerWhatTheModelHas(model) {
   }
   for (const label of form.querySelectorAll("label[data-needs=elbo]")) label.hidden = !model.has_elbo;
   $("#analyse").hidden = !model.analysis;
+  $("#characterise").hidden = !model.characterisation;
   const select = $("#layer");
   for (const layer of model.layers) select.append(new Option(`${layer.name} (${layer.units})`, layer.name));
   select.hidden = model.layers.length < 2;
@@ -442,6 +448,10 @@ function offerPresets(presets, model) {
 
 // the units of one readout layer in the browser (its census where the model has one)
 async function showLayer(name) {
+  if (name !== state.layer) {  // a unit number of another layer is another unit
+    clearAnalysis();
+    clearCharacterisation();
+  }
   state.layer = name;
   $("#layer").value = name;
   state.units = await (await fetch(`/api/units?layer=${encodeURIComponent(name)}`)).json();

@@ -331,6 +331,31 @@ def test_analyse_a_unit_shows_every_view(page):
     page.screenshot(path=ARTIFACTS / "analysis.png")
 
 
+def test_characterise_a_unit_of_each_layer(page):
+    """z2 unit 94 characterised: the table's readings, the figure, a zip of its files; switching to z1 clears it
+    (nothing of z2 stays under the z1 heading), and a z1 unit is characterised with its own layer."""
+    page.click(".tile[data-unit='94']")
+    page.click("#characterise")
+    assert page.locator("#characterisation-progress").is_visible()
+    page.wait_for_selector("#characterisation-body:not([hidden])", timeout=300_000)
+    assert page.inner_text("#characterisation-summary").startswith("z2 unit 94: a phase-invariant")
+    measures = page.locator("#characterisation th").all_inner_texts()
+    assert {"preferred orientation", "F1/F0 over phase", "odd share", "blank response", "class"} <= set(measures)
+    page.wait_for_function("document.querySelector('#characterisation-figure').naturalWidth > 800", timeout=60_000)
+    page.locator("#characterisation").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "characterisation.png")
+    files = download_zip(page, "#characterisation-download", "characterisation.zip")
+    assert sorted(f.split("/")[-1] for f in files) == ["arrays.npz", "characterisation.json", "characterisation.png"]
+    page.select_option("#layer", "z1")
+    page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")
+    assert page.locator("#characterisation").is_hidden() and page.locator("#characterisation-body").is_hidden()
+    page.click(".tile[data-unit='3']")
+    page.click("#characterise")
+    page.wait_for_selector("#characterisation-body:not([hidden])", timeout=300_000)
+    assert page.inner_text("#characterisation-summary").startswith("z1 unit 3:")
+    assert page.get_attribute("#characterisation", "data-layer") == "z1"
+
+
 def test_the_page_works_behind_a_token(browser, tmp_path):
     """A server reached through `meiscope serve --token`: the printed link opens the page, whose own fetch and
     websocket calls then carry the token (an HttpOnly cookie); without it nothing is served."""

@@ -1,5 +1,5 @@
-"""Commands that measure units and the model: analyze (every view of one unit), texture-units, reproduce (the
-thesis' findings)."""
+"""Commands that measure units and the model: analyze (every view of one unit), characterise (a unit as a
+physiologist would), texture-units, reproduce (the thesis' findings)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,36 @@ def analyze(
     typer.echo(f"unit {unit}: preferred vs STA r={a['preferred_vs_sta']:.2f}, vs one-hot r={a['preferred_vs_one_hot']:.2f}, "
                f"across seeds r={a['across_seeds_mean']:.2f}; best Gabor activation "
                f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
+
+
+@app.command()
+def characterise(
+    unit: list[int] = typer.Option(..., min=0, help="Unit to characterise; repeat for several (read in one batch)."),
+    layer: Optional[str] = typer.Option(None, help="Layer of the unit (default: the model's first layer, z2 for the TDVAE)."),
+    out: Path = typer.Option(Path("runs/characterisation"), help="Folder for characterisation.json, arrays.npz and "
+                                                                  "characterisation.png (a sub-folder per unit when several)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+) -> None:
+    """Characterise units as a physiologist would: grating tuning (orientation, spatial frequency, bandwidths),
+    F1/F0 over phase (simple vs complex), the odd share under x -> -x, the contrast-response function and the blank
+    response, and on data the correlation with patch contrast and the top natural inputs (docs/METHODS.md)."""
+    from ..analysis.characterise import characterise_units
+    from ..presentation.characterisation import summary_line, write_characterisation
+
+    explored = load_model_or_exit(model)
+    layer = layer or next(iter(explored.layers))
+    if explored.input.channels not in (1, 3):
+        fail(f"characterise draws gratings for one- or three-channel images; {explored.name} takes "
+             f"{explored.input.channels} channels")
+    try:
+        records = characterise_units(explored, layer, list(dict.fromkeys(unit)),
+                                     progress=lambda stage: typer.echo(f"measuring: {stage}", err=True))
+    except ValueError as exc:
+        fail(str(exc))
+    for record in records:
+        folder = out if len(records) == 1 else out / f"{layer}-{record['unit']}"
+        write_characterisation(record, folder)
+        typer.echo(f"{summary_line(record)}; written to {folder}")
 
 
 def model_and_card(model: Optional[Path]):

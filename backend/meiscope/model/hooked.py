@@ -229,6 +229,9 @@ class HookedModel(Explorable):
         """Each unit's top inputs among census_data (measured with the census)."""
         return self._natural[layer] if self._measured(layer) else None
 
+    def data_sample(self, n: int) -> Tensor | None:
+        return None if self.census_data is None else self.census_data[:n]
+
     @torch.no_grad()
     def _measure(self) -> dict[str, list[dict]]:
         """One pass over census_data for every layer: activation mean, std, 99.9th percentile, max."""

@@ -9,6 +9,7 @@ patches takes seconds.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def heldout_top(model, layer: str, scale: float, key: str, k: int = TOP_K) -> di
             means.append(model.readouts(x, {(layer, "mean")})[(layer, "mean")].double().cpu().numpy())
     found = top_inputs(patches, np.concatenate(means), k)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}.npz")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")  # one per writer
     np.savez_compressed(partial, **found)
     os.replace(partial, path)  # a reader never sees a half-written cache
     return found

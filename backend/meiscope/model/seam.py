@@ -9,7 +9,8 @@ The engine, the analysis, the server and the page see a model only through `Expl
 - optional extras, each switching features on where present:
   `has_elbo` with `elbo_rows` (the ELBO weight, the ELBO curve, out-of-distribution measures),
   `latents` with `latent_start` / `latent_decode` (the latent methods, one-hot synthesis),
-  `census(layer)` (a record per unit measured on data: status, activation mean / std / 99.9th percentile).
+  `census(layer)` (a record per unit measured on data: status, activation mean / std / 99.9th percentile),
+  `data_sample(n)` (real inputs, for measures taken on data).
 
 The TDVAE (model/tdvae.py) is one implementation, a PyTorch module read through forward hooks
 (model/hooked.py) another.
@@ -143,6 +144,11 @@ class Explorable(nn.Module):
     def has_natural(self) -> bool:
         """Whether natural_top has data to take inputs from (cheap: nothing is computed)."""
         return False
+
+    def data_sample(self, n: int) -> Tensor | None:
+        """Up to n real inputs (n, C, H, W) of the kind the census is measured on, or None when the model has no
+        data (the characterisation then measures on noise)."""
+        return None
 
     def elbo_reference(self):
         """ELBOs of held-out inputs (a numpy array, e.g. their percentiles), against which an input's ELBO is

@@ -8,6 +8,7 @@ Shapes (TDVAE-40, the default sizes): x is (B, 1, 40, 40) or (B, 1600); z2 has 2
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from .seam import Explorable, InputSpec, LatentSpace, NoiseSource, Readouts, ReadoutLayer
+
+NATURAL_LOCK = threading.Lock()  # not an attribute: a model is deep-copied for other precisions, a lock is not copyable
 
 PATCH = 40
 X_DIM = PATCH * PATCH
@@ -347,12 +350,24 @@ class TDVAE(Explorable):
         """Each unit's top held-out patches (model/natural.py: encoded once, then cached beside the data)."""
         if not self.has_natural or layer not in self.layers:
             return None
-        if layer not in self._natural:
-            from .natural import heldout_top
+        with NATURAL_LOCK:  # the server's threads (anchors, characterisation) ask at once: encode once
+            if layer not in self._natural:
+                from .natural import heldout_top
 
-            key = (self.source.get("sha256") or "unknown")[:16]
-            self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
+                key = (self.source.get("sha256") or "unknown")[:16]
+                self._natural[layer] = heldout_top(self, layer, self.data_scale, key)
         return self._natural[layer]
+
+    def data_sample(self, n: int) -> Tensor | None:
+        """The first n held-out patches (their centre for a smaller model), as the census and natural anchors."""
+        if not self.has_natural:
+            return None
+        from ..data.patches import build_split
+
+        patches, _ = build_split("heldout", n, scale=self.data_scale)
+        top, left = (patches.shape[1] - self.input.height) // 2, (patches.shape[2] - self.input.width) // 2
+        crop = patches[:, top:top + self.input.height, left:left + self.input.width]
+        return torch.as_tensor(np.ascontiguousarray(crop)).unsqueeze(1)
 
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)

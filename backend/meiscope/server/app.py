@@ -30,7 +30,7 @@ from .atlas import Atlas
 from .guard import Guard
 from .jobs import JobManager
 from .limits import ServerLimits
-from .routes.analysis import analysis_router
+from .routes.analysis import analysis_router, characterisation_router
 from .routes.exports import exports_router
 from .routes.model import model_router
 from .routes.runs import runs_router
@@ -86,7 +86,7 @@ def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None
                          description="Preferred inputs of the units of the loaded model (by default the TDVAE-40): runs, "
                                      "streams and exports.")
     app.add_middleware(Guard, token=token, allowed_hosts=allowed_hosts, max_body_bytes=limits.max_message_bytes)
-    for router in (model_router(limits), analysis_router(limits), runs_router(limits),
+    for router in (model_router(limits), analysis_router(limits), characterisation_router(limits), runs_router(limits),
                    exports_router(limits, sweeps_dir), websocket_router(limits)):
         app.include_router(router)
     if sweeps_dir is not None:  # stored sweeps, read-only (routes/sweeps.py)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
+from ...analysis.characterise import characterisation_applies
 from ...analysis.report import analysis_applies
 from ...engine import AMConfig
 from ...engine.presets import PRESETS
@@ -36,11 +37,12 @@ def model_router(limits: ServerLimits) -> APIRouter:
     @router.get("/api/model")
     def model_info(request: Request) -> dict:
         """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
-        applies), where it came from, and its card when it has one."""
+        and the characterisation apply), where it came from, and its card when it has one."""
         model = jobs_of(request).model
         n = sum(p.numel() for p in model.parameters())
         return {"path": model.source.get("spec"), "source": model.source, "n_parameters": n,
-                **asdict(model.info()), "analysis": analysis_applies(model), "card": card_of(request) or {}}
+                **asdict(model.info()), "analysis": analysis_applies(model),
+                "characterisation": characterisation_applies(model), "card": card_of(request) or {}}
 
     @router.get("/api/units")
     def units(request: Request, layer: LayerName = None) -> list[dict]:
