@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..analysis.census import ACTIVE_KL
 from ..engine import AMConfig, Run, run
@@ -19,7 +20,8 @@ from .findings_stats import bootstrap_ci, ci_text, power_above
 # the thesis' starting point, with every regulariser off (PLAIN): each experiment adds what it studies, and the
 # findings do not move when the default configuration does. The ELBO is measured only where a finding reads it.
 BASE = plain({"steps": 200, "elbo_every": 0, "snapshot_every": 100_000})
-NONLINEAR = ("contrast", "phase-invariant")  # the thesis' texture-sensitive units: a nonlinear readout, noise STA
+# the thesis' texture-sensitive units: an even (nonlinear) readout, whose STA is noise
+NONLINEAR = ("contrast", "phase-invariant", "even, phase-modulated", "untuned")
 LINEAR = ("linear",)  # the thesis' other units: an edge for an STA
 MIN_CLASS = 3  # fewest units a class needs before it is compared with another
 
@@ -44,12 +46,12 @@ def clear_units(card: dict) -> list[int]:
 
 
 def characterise(model: TDVAE, units: list[int], data: np.ndarray | None) -> list[dict] | None:
-    """Each unit's class and odd share from analysis.characterise; None where that module is missing."""
-    try:
-        from ..analysis.characterise import characterise_units
-    except ImportError:
-        return None
-    return characterise_units(model, "z2", units, data=data)
+    """Each unit's record from analysis.characterise (class, odd share, tuning), without its arrays."""
+    from ..analysis.characterise import characterise_units
+
+    tensor = None if data is None else torch.as_tensor(np.ascontiguousarray(data)).unsqueeze(1)
+    records = characterise_units(model, "z2", units, data=tensor, natural=False)
+    return [{k: v for k, v in r.items() if k not in ("arrays", "natural_top")} for r in records]
 
 
 class Base:
@@ -99,17 +101,17 @@ class Base:
     def class_counts(self) -> dict[str, int]:
         if self.classes is None:
             return {}
-        return {c: self.classes.count(c) for c in ("contrast", "phase-invariant", "linear")}
+        return {c: self.classes.count(c) for c in dict.fromkeys(self.classes)}
 
     def untestable_contrast(self) -> str | None:
         """Why the thesis' texture-sensitive vs other contrast cannot be measured here, or None when it can."""
         if self.classes is None:
-            return "the unit classes were not measured (analysis.characterise is missing)"
+            return "the unit classes were not measured"
         n_lin, n_non = self.members(LINEAR).sum(), self.members(NONLINEAR).sum()
         if min(n_lin, n_non) < MIN_CLASS:
             odd = np.array([t["odd_share"] for t in self.traits])
             return (f"it needs at least {MIN_CLASS} units of each kind; the model has {n_lin} linear and {n_non} "
-                    f"nonlinear (contrast or phase-invariant) units among {len(self.units)} (odd share of the "
+                    f"nonlinear (even) units among {len(self.units)} (odd share of the "
                     f"response: median {np.median(odd):.3f}, max {odd.max():.3f})")
         return None
 
@@ -126,7 +128,7 @@ class Base:
 
     # ---- figures ---------------------------------------------------------------------------------
     def column_titles(self) -> list[str]:
-        short = {"contrast": "C", "phase-invariant": "PI", "linear": "L"}
+        short = {"contrast": "C", "phase-invariant": "PI", "linear": "L", "even, phase-modulated": "E", "untuned": "U"}
         if self.classes is None:
             return [f"u{u}" for u in self.units]
         return [f"u{u} {short.get(c, '?')}" for u, c in zip(self.units, self.classes)]

@@ -47,18 +47,22 @@ def model_label(card: dict) -> str:
 
 def class_lines(experiments: Experiments) -> list[str]:
     if experiments.traits is None:
-        return ["Unit classes: not measured (`analysis/characterise.py` is missing); the findings that contrast the "
-                "thesis' texture-sensitive units with the others are not testable."]
+        return ["Unit classes: not measured; the findings that contrast the thesis' texture-sensitive units with the "
+                "others are not testable."]
     counts = experiments.class_counts()
     lines = ["## The units", "",
              f"All {len(experiments.units)} clearly active z2 units (mean KL above 0.1 nats on held-out data), "
              "characterised like cells (`analysis/characterise.py`): " + ", ".join(f"{n} {c}" for c, n in counts.items())
-             + ". The thesis' texture-sensitive units (noise STA, a nonlinear readout) are read as the contrast and "
-             "phase-invariant ones, its other units (edge STA) as the linear ones.", "",
+             + ". The thesis' texture-sensitive units (noise STA, a nonlinear readout) are read as the even ones "
+             "(contrast, phase-invariant), its other units (edge STA) as the linear ones (odd share of the response "
+             "at least the characterisation's threshold).", "",
              "| unit | class | preferred SF (c/px) | orientation (deg) | F1/F0 | odd share |", "|---|---|---|---|---|---|"]
+    def num(v, digits: int) -> str:
+        return "-" if v is None else f"{v:.{digits}f}"
+
     for t in experiments.traits:
-        lines.append(f"| {t['unit']} | {t['unit_class']} | {t['preferred_sf_cycles_per_pixel']:.3f} | "
-                     f"{t['preferred_orientation_deg']:.0f} | {t['phase_modulation']:.2f} | {t['odd_share']:.4f} |")
+        lines.append(f"| {t['unit']} | {t['unit_class']} | {num(t['preferred_sf_cycles_per_pixel'], 3)} | "
+                     f"{num(t['preferred_orientation_deg'], 0)} | {num(t['phase_modulation'], 2)} | {num(t['odd_share'], 4)} |")
     return lines
 
 

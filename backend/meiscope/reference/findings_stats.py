@@ -68,8 +68,8 @@ def power_above(images: np.ndarray, cutoff: float = HF_CUTOFF) -> np.ndarray:
 
 
 def _corr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a.reshape(*a.shape[:-2], -1) if a.ndim > 2 else a
-    b = b.reshape(*b.shape[:-2], -1) if b.ndim > 2 else b
+    """Correlation of paired images (..., H, W), each image flattened."""
+    a, b = a.reshape(*a.shape[:-2], -1), b.reshape(*b.shape[:-2], -1)
     a = a - a.mean(-1, keepdims=True)
     b = b - b.mean(-1, keepdims=True)
     return (a * b).sum(-1) / np.maximum(np.sqrt((a * a).sum(-1) * (b * b).sum(-1)), 1e-300)
