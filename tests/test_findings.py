@@ -112,7 +112,7 @@ def test_reproduce_measures_all_sixteen_findings(tmp_path):
     # a previous model's record (the format before the model was named in it): F1's verdict differs
     (tmp_path / "findings.json").write_text(json.dumps([{"id": "F1", "verdict": "unheard-of", "observed": "old numbers"}]))
     result = CliRunner().invoke(app, ["reproduce", "--steps", "6", "--seeds", "2", "--patches", "256",
-                                      "--out", str(tmp_path)])
+                                      "--units", "12,50,140", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "findings.json").read_text())
     assert record["model"].startswith("released ")
@@ -120,7 +120,7 @@ def test_reproduce_measures_all_sixteen_findings(tmp_path):
     assert {f["id"].rstrip("abcd") for f in findings} == {f"F{i}" for i in range(1, 17)}
     assert {f["verdict"] for f in findings} <= set(VERDICTS)
     assert all(f["rule"] and f["section"] for f in findings)
-    assert len(record["units"]) == 21 and len(record["unit_classes"]) == 21 and record["seeds"] == 2
+    assert record["units"] == [12, 50, 140] and len(record["unit_classes"]) == 3 and record["seeds"] == 2
     text = (tmp_path / "FINDINGS.md").read_text()
     assert "| F1a | unheard-of | " in text and "| old numbers |" in text
     assert "## The units" in text and "bootstrap 95% interval" in text

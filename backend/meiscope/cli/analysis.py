@@ -141,6 +141,8 @@ def reproduce(
     seeds: int = typer.Option(5, min=2, max=16, help="Independent seeds (samples) per unit in every condition."),
     patches: int = typer.Option(2048, min=64, max=32_768, help="Held-out patches for the data's reference numbers "
                                                                "and the unit characterisation."),
+    units: Optional[str] = typer.Option(None, help="Comma-separated z2 units (default: every clearly active one, "
+                                                   "mean KL above 0.1 nats)."),
     model: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: the shipped models/tdvae40)."),
 ) -> None:
     """Measure the thesis' findings F1-F16 on the model (every clearly active z2 unit x several seeds, bootstrap
@@ -159,7 +161,11 @@ def reproduce(
     _, tdvae, card = model_and_card(model)
     started = time.perf_counter()
     data, _ = build_split("heldout", patches, scale=card["data"]["scale"])
-    experiments = Experiments(tdvae, card, out, steps=steps, seeds=seeds, data=data)
+    try:
+        chosen = [int(u) for u in units.split(",")] if units else None
+    except ValueError:
+        fail(f"--units takes comma-separated integers, got {units!r}")
+    experiments = Experiments(tdvae, card, out, steps=steps, seeds=seeds, units=chosen, data=data)
     with tqdm(total=EXPERIMENTS, desc="experiments", unit="exp") as bar:
         def progress(name: str, done: bool) -> None:
             bar.set_description(name)
@@ -175,6 +181,7 @@ def reproduce(
     atomic_write_text(out / "FINDINGS.md", render_findings(findings, experiments, seconds, previous_rows, previous_model))
     atomic_write_text(record, json.dumps({"model": model_label(card), "units": experiments.units, "seeds": seeds,
                                           "unit_classes": experiments.traits, "seconds": round(seconds, 1),
+                                          "seconds_per_experiment": experiments.timings,
                                           "findings": [f.__dict__ for f in findings]}, indent=1, default=float))
     verdicts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
     typer.echo(f"wrote {out / 'FINDINGS.md'}: {verdicts} in {seconds / 60:.1f} min")

@@ -7,6 +7,8 @@ F1-F7 (pixel AM) live in findings_pixel.py, F8-F13 in findings_latent.py, the ge
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -122,10 +124,13 @@ class Experiments(LatentFindings):
         steps = [self.f1_f2, self.f3, self.f4, self.f5, self.f6, self.f7, self.f8_f9, self.f10_f11_f13, self.f12,
                  self.f14_f15, self.f16]
         out: list[Finding] = []
+        self.timings: dict[str, float] = {}
         for step in steps:
             if progress is not None:
                 progress(step.__name__, done=False)
+            started = time.perf_counter()
             result = step()
+            self.timings[step.__name__] = round(time.perf_counter() - started, 1)
             out += result if isinstance(result, list) else [result]
             if progress is not None:
                 progress(step.__name__, done=True)

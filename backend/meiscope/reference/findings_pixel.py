@@ -182,7 +182,7 @@ class PixelFindings(Base):
                     f"SGD (lr 0.5) minus the best of the others, final: {ci_text(sgd)}x",
                     "final activation, SGD minus the best other optimizer per unit; agrees if the 95% CI lies below 0",
                     "4.2.5", numbers),
-            Finding("F6d", "MEI is stable but slower than RMSprop.", beyond(vs["mei"]),
+            Finding("F6d", "MEI is slower than RMSprop (the thesis: stable but slower).", beyond(vs["mei"]),
                     f"RMSprop minus MEI at step {early}: {ci_text(vs['mei'])}x",
                     rule + "; agrees if the 95% CI of RMSprop minus MEI lies above 0", "4.2.5", numbers),
         ]

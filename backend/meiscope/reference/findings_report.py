@@ -3,6 +3,8 @@ verdicts that changed since the previous record (findings.json), and the figures
 
 from __future__ import annotations
 
+import torch
+
 from .findings import Experiments, Finding
 from .findings_stats import VERDICTS
 
@@ -81,7 +83,8 @@ def render_findings(findings: list[Finding], experiments: Experiments, seconds: 
              "model** names the measured reason. Consistency and likeness are measured by the correlation of "
              "amplitude spectra (what two phases of one grating share), with pixel correlation beside it. A "
              f"disagreement is a result about this{interim} model ({model_label(experiments.card)}), not a failure.",
-             "", ", ".join(f"{n} {v}" for v, n in counts.items()) + f". Run time {seconds / 60:.1f} min.", ""]
+             "", ", ".join(f"{n} {v}" for v, n in counts.items()) + f". Run time {seconds / 60:.1f} min "
+             f"({experiments.model.device}, {torch.get_num_threads()} threads).", ""]
     lines += class_lines(experiments)
     lines += ["", "## Findings", "", "| # | thesis | claim | verdict | what we measured | rule |", "|---|---|---|---|---|---|"]
     lines += [f"| {f.id} | {f.section} | {f.claim} | {f.verdict} | {f.observed} | {f.rule} |" for f in findings]
