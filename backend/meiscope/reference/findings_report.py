@@ -75,7 +75,9 @@ def render_findings(findings: list[Finding], experiments: Experiments, seconds: 
     lines = ["# The thesis' findings, measured on our model", "",
              "Written by `meiscope reproduce`; every number is measured, nothing is copied from the thesis. Each "
              f"condition is one batched run over all {len(experiments.units)} clearly active z2 units x "
-             f"{experiments.seeds} seeds (independent samples); pixel AM runs {experiments.base['steps']} steps. "
+             f"{experiments.seeds} seeds (independent samples). Steps: pixel and distribution AM "
+             f"{experiments.base['steps']}, transform AM {experiments.short}, transform + distribution AM "
+             f"{experiments.quick} (the thesis: the transform methods converge faster), F8 {experiments.base['steps'] * 10}. "
              "Activations are relative to each unit's 99.9th percentile on held-out data. A number in the form "
              "`m [lo, hi]` is a mean over units with its bootstrap 95% interval (units resampled with all their seeds, "
              "10,000 resamples). The verdict rule: a claimed effect **agrees** when the whole interval lies on the "
@@ -84,7 +86,8 @@ def render_findings(findings: list[Finding], experiments: Experiments, seconds: 
              "amplitude spectra (what two phases of one grating share), with pixel correlation beside it. A "
              f"disagreement is a result about this{interim} model ({model_label(experiments.card)}), not a failure.",
              "", ", ".join(f"{n} {v}" for v, n in counts.items()) + f". Run time {seconds / 60:.1f} min "
-             f"({experiments.model.device}, {torch.get_num_threads()} threads).", ""]
+             f"({experiments.model.device}, {torch.get_num_threads()} threads; per experiment: "
+             + ", ".join(f"{k} {v / 60:.1f}" for k, v in getattr(experiments, "timings", {}).items()) + " min).", ""]
     lines += class_lines(experiments)
     lines += ["", "## Findings", "", "| # | thesis | claim | verdict | what we measured | rule |", "|---|---|---|---|---|---|"]
     lines += [f"| {f.id} | {f.section} | {f.claim} | {f.verdict} | {f.observed} | {f.rule} |" for f in findings]
