@@ -98,7 +98,7 @@ class Experiments(LatentFindings):
         d_ci = bootstrap_ci(like - other)
         fig = self.figure("F16_latent", [("pixel, jitter 2", pix[:, 0]), ("latent z1", z1[:, 0]),
                                          ("latent z2, one-hot start", sampled[:, 0])],
-                          "latent AM, 200 steps; z2 codes decoded through a z1 sample of p(z1|z2)")
+                          f"latent AM, {self.base['steps']} steps; z2 codes decoded through a z1 sample of p(z1|z2)")
         numbers = {k: bootstrap_ci(v) for k, v in act.items()} | {
             "one_hot_minus_best_other": best, "z2_spectrum_corr_with_pixel": bootstrap_ci(like_z2),
             "z2_spectrum_corr_with_other_units": bootstrap_ci(other_z2), "z1_minus_other_units": d_ci,

@@ -46,7 +46,7 @@ class LatentFindings(PixelFindings):
         r2 = self.grid(np.array([fit_gabor(m).r2 for m in fixed.arrays["mean"]]))
         why = self.untestable_contrast()
         fig9 = self.figure("F9_fixed_sigma", [("pixel, jitter 2", pix[:, 0]), ("fixed sigma: mean", mean[:, 0])],
-                           f"distribution AM, sigma 0.1 fixed, jitter 2, {DRAWS} draws per step, 200 steps")
+                           f"distribution AM, sigma 0.1 fixed, jitter 2, {DRAWS} draws per step, {self.base['steps']} steps")
         numbers9 = {"activation_minus_pixel": poorer, "gabor_r2": bootstrap_ci(r2),
                     "spectrum_corr_with_pixel": bootstrap_ci(like), "spectrum_corr_with_other_units_pixel": bootstrap_ci(other)}
         return [

@@ -41,7 +41,7 @@ class PixelFindings(Base):
         hf = {k: self.hf(r.images) for k, r in runs.items()}
         shifted = {k: self.shifted(r.images) for k, r in runs.items()}
         fig = self.figure("F1_F2_single_regularisers", [(k, self.first_seed(r)) for k, r in runs.items()],
-                          "pixel AM, 200 steps, one regulariser at a time")
+                          f"pixel AM, {self.base['steps']} steps, one regulariser at a time")
         a_ci, h_ci = bootstrap_ci(act["none"]), bootstrap_ci(hf["none"])
         f1a = Finding("F1a", "Unregularised pixel AM raises activation.", beyond(a_ci, 1.0),
                       f"final activation {ci_text(a_ci, 1)}x the data's 99.9th percentile",
@@ -108,7 +108,7 @@ class PixelFindings(Base):
         hf = {g: self.hf(r.images) for g, r in runs.items()}
         table = {str(g): {"activation_over_p999": bootstrap_ci(act[g]), "hf_share": bootstrap_ci(hf[g])} for g in gammas}
         fig = self.figure("F4_gradient_filter", [(f"gamma {g}", self.first_seed(r)) for g, r in runs.items()],
-                          "SGD lr 0.5, 200 steps, gradient filter 1/|f|^gamma")
+                          f"SGD lr 0.5, {self.base['steps']} steps, gradient filter 1/|f|^gamma")
         cleaner = bootstrap_ci(hf[1.0] - hf[0.0])
         lower = bootstrap_ci(act[3.0] - act[1.0])
         listing = "; ".join(f"gamma {g}: activation {ci_text(v['activation_over_p999'], 1)}x, HF share "
