@@ -1,64 +1,105 @@
-// "Analyse unit": every view of a z2 unit of the TDVAE (GET /api/units/{unit}/analysis, about 10 s the
-// first time). It shows its progress beside the button and its panels below the run's panels, so that the
-// controls and the Run button stay where they are.
+// "Analyse unit": every view of the selected unit of the browsed layer (GET /api/units/{unit}/analysis?layer=...,
+// seconds to minutes the first time): preferred inputs, STA and gradient map, probes, spectra, nearest and top natural inputs,
+// Gabor views for one-channel inputs, one-hot synthesis for a latent layer. Each panel with its colour bar, what its
+// values are and a one-line reading; the agreement between the views with their interpretation; a zip of the files
+// (…/analysis.zip: JSON, arrays, a 300-dpi figure). While it works it shows the stage reached (…/analysis/progress)
+// beside the button; a late answer for another unit or layer is dropped.
 
-import { $, fmt, state } from "./state.js";
+import { $, state } from "./state.js";
 import { drawCanvas, scaleBar } from "./plots.js";
 import { unpack } from "./unpack.js";
 
-function summarise(unit, numbers) {
-  const a = numbers.agreement, g = numbers.gabor.optimised;
-  return `unit ${unit}: preferred input vs STA r = ${a.preferred_vs_sta.toFixed(2)}, ` +
-    `vs one-hot synthesis r = ${a.preferred_vs_one_hot.toFixed(2)}, across seeds r = ${a.across_seeds_mean.toFixed(2)}; ` +
-    `best Gabor ${g.orientation_deg.toFixed(0)}°, ${g.params.freq.toFixed(3)} cycles/pixel, activation ${fmt(g.activation)}. ` +
-    "Each panel in grey, centred on 0; the bar under it gives its values.";
-}
+const query = (layer) => `layer=${encodeURIComponent(layer)}`;
+const el = (tag, props = {}) => Object.assign(document.createElement(tag), props);
 
-function panelCard({ title, image }) {
-  const card = document.createElement("div");
-  card.className = "card";
-  const canvas = document.createElement("canvas");
-  const range = drawCanvas(canvas, unpack(image), { centred: true });
-  card.append(canvas, scaleBar(range), Object.assign(document.createElement("div"), { className: "panel-title", textContent: title }));
+function panelCard({ key, title, image, values, reading, centred, axes }) {
+  const card = el("div", { className: "card" });
+  card.dataset.key = key;
+  const canvas = el("canvas");
+  const range = drawCanvas(canvas, unpack(image), { centred });
+  const caption = axes ? `${values}; x: ${axes.x} ${axes.extent[0]}..${axes.extent[1]}, y: ${axes.y} ` +
+    `${axes.extent[3]}..${axes.extent[2]}` : values;
+  card.append(canvas, scaleBar(range), el("div", { className: "panel-units muted", textContent: caption }),
+    el("div", { className: "panel-title", textContent: title }), el("div", { className: "panel-reading", textContent: reading }));
   return card;
 }
 
+function agreementTable(rows) {
+  const table = el("table");
+  for (const { measure, value, reading } of rows) {
+    const tr = el("tr");
+    tr.append(el("th", { textContent: measure }), el("td", { textContent: value }), el("td", { textContent: reading }));
+    table.append(tr);
+  }
+  return table;
+}
+
+function notes(readings) {
+  const items = [...readings.left_out.map((x) => `not shown: ${x}`), `See also: ${readings.see_also}.`];
+  const list = el("ul", { className: "muted" });
+  list.append(...items.map((textContent) => el("li", { textContent })));
+  return list;
+}
+
 export async function analyseUnit() {
-  const unit = state.selected, started = performance.now();
+  const unit = state.selected, layer = state.layer, started = performance.now();
   const status = $("#analyse-status"), progress = $("#analysis-progress");
-  $("#analysis").hidden = false;
+  const section = $("#analysis");
+  section.hidden = false;
+  section.dataset.layer = layer;
+  section.dataset.unit = unit;
+  $("#analysis-heading").textContent = `unit analysis: ${layer} unit ${unit}`;
   $("#analysis-panels").replaceChildren();
+  $("#analysis-agreement").replaceChildren();
+  $("#analysis-download").hidden = true;
   $("#analyse").disabled = true;
   progress.hidden = false;
+  const current = () => state.selected === unit && state.layer === layer;
+  let stage = "starting";
   const tick = () => {
     const s = Math.round((performance.now() - started) / 1000);
-    status.textContent = `analysing unit ${unit}: ${s} s (about 10 s on a free machine)`;
-    $("#analysis-summary").textContent = `analysing unit ${unit}: preferred inputs over 3 seeds, STA, one-hot ` +
-      `synthesis, best Gabor, nearest patches, probes… ${s} s`;
+    status.textContent = `analysing ${layer} unit ${unit}: ${s} s (about 10 s for a z2 unit on a free machine; z1 and busy machines take longer)`;
+    $("#analysis-summary").textContent = `analysing ${layer} unit ${unit}: ${stage}… ${s} s`;
+  };
+  const poll = async () => {
+    const answer = await fetch(`/api/units/${unit}/analysis/progress?${query(layer)}`).catch(() => null);
+    if (answer?.ok) stage = (await answer.json()).stage ?? stage;
   };
   tick();
-  const timer = setInterval(tick, 500);
+  const timer = setInterval(tick, 500), poller = setInterval(poll, 1000);
   try {
-    const response = await fetch(`/api/units/${unit}/analysis`);
-    if (unit !== state.selected) { status.textContent = ""; return; }  // the user moved on
+    const response = await fetch(`/api/units/${unit}/analysis?${query(layer)}`);
+    if (!current()) { status.textContent = ""; return; }  // the user moved on; clearAnalysis hid it
     if (!response.ok) {
-      $("#analysis-summary").textContent = `analysis failed: ${response.status}`;
+      const body = await response.json().catch(() => ({}));
+      const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
+      $("#analysis-summary").textContent = `analysis failed (${response.status}): ${detail ?? response.statusText}`;
       status.textContent = "analysis failed";
       return;
     }
     const result = await response.json();
-    $("#analysis-summary").textContent = summarise(unit, result.numbers);
+    $("#analysis-summary").textContent = `${result.readings.summary}. Each panel: its colour bar (minimum to ` +
+      "maximum), what its values are, and a one-line reading.";
+    $("#analysis-agreement").replaceChildren(agreementTable(result.readings.agreement), notes(result.readings));
     $("#analysis-panels").replaceChildren(...result.panels.map(panelCard));
-    status.textContent = `unit ${unit} analysed: the panels are below the metrics`;
+    const link = $("#analysis-download");
+    link.href = `/api/units/${unit}/analysis.zip?${query(layer)}`;
+    link.hidden = false;
+    status.textContent = `${layer} unit ${unit} analysed: the panels are below the metrics`;
   } finally {
     clearInterval(timer);
-    progress.hidden = true;
+    clearInterval(poller);
+    if (current()) progress.hidden = true;
     $("#analyse").disabled = false;
   }
 }
 
-// a new unit: the old analysis no longer applies
+// a new unit or layer: the old analysis no longer applies
 export function clearAnalysis() {
-  $("#analysis").hidden = true;
+  const section = $("#analysis");
+  section.hidden = true;
+  $("#analysis-progress").hidden = true;
   $("#analyse-status").textContent = "";
+  delete section.dataset.layer;
+  delete section.dataset.unit;
 }

@@ -10,6 +10,7 @@ import { pinRun } from "./compare.js";
 import { analyseUnit, clearAnalysis } from "./analysis.js";
 import { characteriseUnit, clearCharacterisation } from "./characterise.js";
 import { unpack } from "./unpack.js";
+import { downloadWithProgress, pinKeys, refreshHistory, restorePins, viewOf } from "./runs.js";
 
 export { drawCanvas, unpack };
 
@@ -91,6 +92,8 @@ function saveHash() {
   const config = readConfig();
   delete config.unit;
   const params = new URLSearchParams({ unit: state.selected ?? "", config: JSON.stringify(config) });
+  const pins = pinKeys();
+  if (pins.length) params.set("pins", pins.join(","));
   history.replaceState(null, "", "#" + params.toString());
 }
 
@@ -107,12 +110,39 @@ function loadHash() {
   }
   if (!restored && state.defaultPreset) applyPreset(state.defaultPreset);
   const unit = params.get("unit");
+  state.pinsToRestore = (params.get("pins") ?? "").split(",").filter(Boolean);
   return unit === null || unit === "" ? null : Number(unit);
 }
+
+// a method's own settings when it is chosen: the first preset of that method (the default configuration for
+// pixel), else the schema's defaults with that method; nothing of the previous method's settings stays
+function applyMethodDefaults(method) {
+  const name = Object.keys(state.presets).find((k) => (state.presets[k].method ?? "pixel") === method);
+  if (name) return applyPreset(name);
+  const keep = { steps: Number(form.elements["steps"].value), seed: Number(form.elements["seed"].value) };
+  state.baseConfig = { ...structuredClone(state.defaults), method, ...keep };
+  for (const key of ["unit", "layer"]) delete state.baseConfig[key];
+  writeConfig(state.baseConfig);
+  saveHash();
+}
+
+// a number box takes only what the schema allows: a value beyond its bounds is set to the bound, and said
+form.addEventListener("change", (event) => {
+  const el = event.target;
+  if (el.type !== "number" || el.value === "") return;
+  const value = Number(el.value), lo = el.min === "" ? -Infinity : Number(el.min), hi = el.max === "" ? Infinity : Number(el.max);
+  if (value >= lo && value <= hi) return;
+  const bound = value < lo ? lo : hi;
+  el.value = bound;
+  $("#notice").hidden = false;
+  $("#notice").textContent = `${el.name}: ${value < lo ? "at least" : "at most"} ${bound} (the schema's bound); set to ${bound}`;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+});
 
 form.addEventListener("input", (event) => {
   const el = event.target;
   if (el.id === "preset") return;  // its change event applies it
+  if (el.name === "method") return applyMethodDefaults(el.value);
   if (el.dataset.slider) form.elements[el.dataset.slider].value = el.value;
   syncControls();
   saveHash();
@@ -120,7 +150,8 @@ form.addEventListener("input", (event) => {
 $("#preset").addEventListener("change", (event) => { if (state.presets[event.target.value]) applyPreset(event.target.value); });
 
 // ---- unit browser ------------------------------------------------------------------------------
-const atlasShown = () => state.atlasActivation && state.layer === state.model?.default_layer;
+// the atlas shown is the browsed layer's: thumbnails of one layer never stand for units of another
+const atlasShown = () => state.atlasActivation && state.atlasLayer === state.layer;
 
 function visibleUnits() {
   const filter = $("#filter").value, sort = $("#sort").value, query = $("#search").value.trim();
@@ -176,10 +207,14 @@ function renderGrid() {
 }
 
 function selectUnit(unit) {
+  const at = visibleUnits().findIndex((u) => u.unit === unit);
+  if (at >= 0) state.focused = at;  // the keyboard's place follows a click: one tile marked, not two
   if (unit !== state.selected) {
     clearAnalysis();
     clearCharacterisation();
   }
+  // a run belongs to its unit and layer: under another heading it would be another unit's result
+  if (state.run && (state.run.config.unit !== unit || (state.run.config.layer ?? null) !== (state.layer ?? null))) clearRunView();
   state.selected = unit;
   const u = state.units.find((x) => x.unit === unit) ?? { unit };
   const label = u.label !== undefined && u.label !== null ? ` “${u.label}”` : "";
@@ -266,6 +301,27 @@ function showSamples(images) {
   $("#samples").replaceChildren(...figures);
 }
 
+// the run panels empty: no image, spectrum, kernel, sigma, samples, curves, badges or caption of an earlier run
+function clearPanels() {
+  state.lastFrame = null;
+  for (const id of ["plot-input", "plot-spectrum", "plot-radial", "plot-kernel", "plot-raw", "plot-sigma"]) Plotly.purge(id);
+  $("#samples-panel").hidden = true;
+  $("#samples").replaceChildren();
+  $("#input-signals").replaceChildren();
+  $("#input-caption").hidden = true;
+  $("#progress").value = 0;
+  $("#rate").textContent = "";
+  resetCurves();
+  drawRunCurves();
+}
+
+function clearRunView() {
+  state.run = null;
+  showError(null);
+  clearPanels();
+  setStatus("idle");
+}
+
 function showFrame(packedFrame) {
   const frame = { ...packedFrame, images: unpack(packedFrame.images), spectra: unpack(packedFrame.spectra),
     arrays: Object.fromEntries(Object.entries(packedFrame.arrays).map(([k, v]) => [k, unpack(v)])) };
@@ -306,26 +362,24 @@ function setStatus(status) {
   $("#pin").disabled = going || !state.lastFrame;
   $("#export").disabled = going || !(state.pinned.length || (state.run?.done && (state.run.id || state.run.stored)));
 }
-document.addEventListener("pins-changed", () => setStatus($("#status").dataset.status));
-
-function download(href, filename) {
-  const link = Object.assign(document.createElement("a"), { href, download: filename });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
+document.addEventListener("pins-changed", () => {
+  setStatus($("#status").dataset.status);
+  if (document.body.dataset.ready) saveHash();  // pins live in the URL: a reload or a shared link restores them
+});
 
 // the pinned runs (or this run): live runs by id, runs of stored sweeps by sweep and id
 function exportRuns() {
   const runs = (state.pinned.length ? state.pinned : [state.run]).filter(Boolean);
   const ids = runs.filter((r) => r.id).map((r) => r.id);
   const stored = runs.filter((r) => r.stored).map((r) => `${r.stored.sweep}/${r.stored.runId}`);
+  const what = `the figure set of ${runs.length} run${runs.length > 1 ? "s" : ""}`, status = $("#export-status");
   if (!state.pinned.length && state.run?.stored) {
     const { sweep, runId } = state.run.stored;
-    download(`/api/sweeps/${encodeURIComponent(sweep)}/runs/${runId}/export`, `meiscope-${sweep}-${runId}.zip`);
+    downloadWithProgress(`/api/sweeps/${encodeURIComponent(sweep)}/runs/${runId}/export`, `meiscope-${sweep}-${runId}.zip`,
+      what, status);
   } else if (ids.length || stored.length) {
-    download(`/api/export?${new URLSearchParams({ ids: ids.join(","), stored: stored.join(",") })}`,
-      `meiscope-${[...ids, ...stored.map((s) => s.replace("/", "-"))].join("-")}.zip`);
+    downloadWithProgress(`/api/export?${new URLSearchParams({ ids: ids.join(","), stored: stored.join(",") })}`,
+      `meiscope-${[...ids, ...stored.map((s) => s.replace("/", "-"))].join("-")}.zip`, what, status);
   }
 }
 
@@ -362,7 +416,9 @@ function onMessage(message) {
     state.run.checks = message.checks;
     setStatus(message.status);
     showInputSignals();
-    addHistory(state.run, message);
+    refreshHistory();
+  } else if (message.type === "done") {
+    refreshHistory();  // a run left behind when the user moved on: listed, and it reopens
   } else if (message.type === "error") {
     if (state.run && (!message.run_id || message.run_id === state.run.id)) {
       state.run.done = true;
@@ -374,21 +430,15 @@ function onMessage(message) {
 
 async function startRun() {
   showError(null);
+  $("#notice").hidden = true;
   const config = readConfig();
   saveHash();
   state.run = { config, started: performance.now(), done: false, record: recordOf(config.unit, config.layer) };
-  state.lastFrame = null;
+  clearPanels();  // nothing of the previous run stays, even if the server refuses this one
   resetCurves();
   setStatus("starting");
   const ws = await connect();
   ws.send(JSON.stringify({ type: "start", config }));
-}
-
-function addHistory(run, message) {
-  const li = document.createElement("li");
-  const act = message.final ? fmt(message.final.activation[0]) : "–";
-  li.textContent = `${run.id}: unit ${run.config.unit}, ${run.config.method}, ${message.step} steps, ${message.status}, activation ${act}`;
-  $("#history").append(li);
 }
 
 $("#analyse").addEventListener("click", analyseUnit);
@@ -398,27 +448,26 @@ $("#stop").addEventListener("click", () => state.ws && state.ws.send(JSON.string
 $("#pin").addEventListener("click", () => state.run && state.lastFrame && pinRun(state.run, state.lastFrame, state.curves));
 $("#export").addEventListener("click", exportRuns);
 
-// a stored run (a sweep's cell): its unit and config in the controls, its last frame and curves in the panels;
-// Export fetches it from its sweep
-export function openStoredRun({ run_id: id, unit, config, frame, curves }, sweep) {
+// a finished run (a sweep's cell, or a run of this server reopened from the list or the URL): its layer, unit and
+// config in the controls, its last frame and curves in the panels; Export fetches it from its sweep or the server
+export async function openStoredRun({ run_id: id, unit, config, frame, curves, checks }, sweep) {
   showError(null);
   state.baseConfig = { ...config };
   delete state.baseConfig.unit;
+  if (config.layer && config.layer !== state.layer) await showLayer(config.layer);
   writeConfig(config);
-  selectUnit(unit);
-  state.run = { id: null, stored: sweep ? { sweep, runId: id } : null, config, started: performance.now(), done: true,
-    record: recordOf(unit, config.layer) };
+  selectUnit(Array.isArray(unit) ? unit[0] : unit);
+  state.run = { id: sweep ? null : id, stored: sweep ? { sweep, runId: id } : null, config, started: performance.now(),
+    done: true, checks, record: recordOf(Array.isArray(unit) ? unit[0] : unit, config.layer) };
+  const view = viewOf({ frame, curves });
   resetCurves();
   showFrame(frame);
-  state.curves = Object.fromEntries(CURVES.map((k) => {
-    const points = curves[k].map((y, x) => [x, y]).filter(([, y]) => y !== null);
-    return [k, { x: points.map((p) => p[0]), y: points.map((p) => p[1]) }];
-  }));
+  state.curves = view.curves;
   drawRunCurves();
   showInputSignals();
-  setStatus("stored");
+  setStatus(sweep ? "stored" : "reopened");
   $("#unit-view").scrollTop = 0;  // its panels, not wherever the view was
-  $("#rate").textContent = `stored run ${id}${sweep ? ` of sweep ${sweep}` : ""}: ${frame.step} steps · Run reruns it here`;
+  $("#rate").textContent = `${sweep ? `stored run ${id} of sweep ${sweep}` : `run ${id}, reopened`}: ${frame.step} steps · Run reruns it here`;
 }
 
 // ---- what the loaded model offers -------------------------------------------------------------
@@ -454,6 +503,8 @@ async function showLayer(name) {
   }
   state.layer = name;
   $("#layer").value = name;
+  const spec = state.model.layers.find((l) => l.name === name);
+  $("#layer-description").textContent = spec?.description ? `${name}: ${spec.description}` : "";
   state.units = await (await fetch(`/api/units?layer=${encodeURIComponent(name)}`)).json();
   const has = (key) => state.units.some((u) => u[key] !== undefined);
   for (const [id, value, shown] of [["#filter", "texture", has("texture_sensitive")], ["#sort", "texture", has("texture_eta2")],
@@ -464,7 +515,9 @@ async function showLayer(name) {
     if (!shown && $(id).value === value) $(id).value = id === "#sort" ? "index" : "all";
   }
   $("#grid").setAttribute("aria-label", `${name} units`);
+  offerAtlasSort();
   renderGrid();
+  pollAtlas(name);
 }
 
 $("#layer").addEventListener("change", async (event) => {
@@ -473,21 +526,51 @@ $("#layer").addEventListener("change", async (event) => {
 });
 
 // ---- start-up ----------------------------------------------------------------------------------
-async function pollAtlas() {
-  const atlas = await (await fetch("/api/atlas")).json();
+// the browsed layer's atlas: its thumbnails once ready, its progress while it builds, an offer to build it when
+// the server has none for this layer yet (one batched run over all its units)
+async function pollAtlas(layer = state.layer) {
+  const answer = await fetch(`/api/atlas?layer=${encodeURIComponent(layer)}`);
+  if (!answer.ok || layer !== state.layer) return;  // another layer is browsed now: its own poll runs
+  const atlas = await answer.json();
+  $("#atlas-offer").hidden = atlas.status !== "absent";
   if (atlas.status === "ready") {
-    state.atlasActivation = atlas.activation;
-    state.atlasConfig = atlas.config;
-    state.thumbnails = await (await fetch("/api/atlas/thumbnails")).json();
-    $("#atlas-status").textContent = "atlas ready";
-    renderGrid();
+    const thumbnails = await (await fetch(`/api/atlas/thumbnails?layer=${encodeURIComponent(layer)}`)).json();
+    if (layer !== state.layer) return;
+    Object.assign(state, { atlasActivation: atlas.activation, atlasConfig: atlas.config, thumbnails, atlasLayer: layer });
+    $("#atlas-status").textContent = `${layer} atlas ready`;
   } else if (atlas.status === "building") {
-    $("#atlas-status").textContent = `building the unit atlas: step ${atlas.step} / ${atlas.steps}`;
-    setTimeout(pollAtlas, 1000);
+    $("#atlas-status").textContent = `building the ${layer} atlas (${atlas.units} units): step ${atlas.step} / ${atlas.steps}`;
+    setTimeout(() => pollAtlas(layer), 1000);
+  } else if (atlas.status === "absent") {
+    $("#atlas-status").textContent = "";
+    $("#atlas-offer-text").textContent = `No atlas of ${layer} yet: its ${atlas.units} preferred inputs take one batched run.`;
   } else {
-    $("#atlas-status").textContent = atlas.status === "off" ? "" : `atlas ${atlas.status}: ${atlas.error ?? ""}`;
+    $("#atlas-status").textContent = atlas.status === "off" ? "this server builds no atlas (no cache folder)" :
+      `${layer} atlas ${atlas.status}: ${atlas.error ?? ""}`;
   }
+  offerAtlasSort();
+  renderGrid();
 }
+
+// "by atlas activation" only where the browsed layer's atlas is ready
+function offerAtlasSort() {
+  const option = $("#sort").querySelector("option[value=activation]");
+  option.hidden = option.disabled = !atlasShown();
+  if (!atlasShown() && $("#sort").value === "activation") $("#sort").value = state.units.some((u) => u.mean_kl !== undefined) ? "kl" : "index";
+}
+
+async function buildAtlas() {
+  $("#atlas-build").disabled = true;
+  const answer = await fetch(`/api/atlas?layer=${encodeURIComponent(state.layer)}`, { method: "POST" });
+  $("#atlas-build").disabled = false;
+  if (!answer.ok) {
+    const body = await answer.json().catch(() => ({}));
+    $("#atlas-offer-text").textContent = `The atlas cannot be built now: ${body.detail ?? answer.statusText}`;
+    return;
+  }
+  pollAtlas(state.layer);
+}
+$("#atlas-build").addEventListener("click", buildAtlas);
 
 async function main() {
   const [model, presets, schema, limits] = await Promise.all(["/api/model", "/api/presets", "/api/config/schema",
@@ -499,7 +582,10 @@ async function main() {
   const m = model.card?.metrics;
   $("#model-summary").textContent = `${model.name} · input ${model.input.shape.join("×")} · ` +
     `${model.n_parameters.toLocaleString()} parameters` +
-    (m ? ` · held-out ELBO ${m.heldout.elbo.toFixed(0)} nats · ${m.units.n_active_kl_above_0_01 ?? m.units["n_active_kl_above_0.01"]} active units` : "");
+    (m ? ` · held-out ELBO ${m.heldout.elbo.toFixed(0)} nats · ${m.units["n_kl_above_0.1"]} clearly active z2 units ` +
+      `(mean KL above 0.1 nats; ${m.units["n_active_kl_above_0.01"]} above 0.01)` : "");
+  $("#model-summary").title = [model.description, model.input.description && `input: ${model.input.description}`]
+    .filter(Boolean).join("\n");
   const unit = loadHash();
   const layer = state.baseConfig?.layer;
   await showLayer(model.layers.some((l) => l.name === layer) ? layer : model.default_layer);
@@ -507,7 +593,7 @@ async function main() {
   resetCurves();
   selectUnit(unit ?? visibleUnits()[0]?.unit ?? 0);
   setStatus("idle");
-  pollAtlas();
+  await Promise.all([restorePins(state.pinsToRestore ?? []), refreshHistory()]);
   document.body.dataset.ready = "true";
 }
 

@@ -25,6 +25,13 @@ export function valueRange(values, centred, dataRange = null) {
   return [lo, Math.max(hi, lo + 1e-9)];
 }
 
+// the value of an image that is one constant up to float rounding (a fixed sigma), else null
+export function isConstant(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return Number.isFinite(lo) && hi - lo <= 1e-5 * Math.max(Math.abs(lo), Math.abs(hi)) + 1e-12 ? (lo + hi) / 2 : null;
+}
+
 // a note when an image drawn on the data's range goes beyond it
 export function beyondData([lo, hi], dataRange) {
   if (!dataRange || (lo >= dataRange[0] && hi <= dataRange[1])) return "";
@@ -52,7 +59,13 @@ export function showImage(id, image, { centred = true, dataRange = null, unit = 
     Plotly.react(id, [{ z, type: "image", hoverinfo: "x+y" }], pixelLayout(z.length, z[0].length), plotConfig);
     return valueRange(image.flat(2), false);
   }
-  const [lo, hi] = valueRange(image.flat(), centred, dataRange);
+  let [lo, hi] = valueRange(image.flat(), centred, dataRange);
+  const constant = isConstant(image.flat());  // a fixed sigma: one colour, said in words, not rounding stretched
+  if (constant !== null) {
+    const pad = Math.max(Math.abs(constant) / 2, 1e-9);
+    [lo, hi] = [constant - pad, constant + pad];
+    unit = `${unit}: constant ${fmt(constant)}`;
+  }
   const trace = { z: image, type: "heatmap", colorscale, zmin: lo, zmax: hi, colorbar: colorbar(unit),
     hovertemplate: `x %{x}, y %{y}: %{z:.3g} ${unit}<extra></extra>` };
   Plotly.react(id, [trace], pixelLayout(image.length, image[0].length), plotConfig);

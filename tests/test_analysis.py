@@ -91,3 +91,97 @@ def test_analyze_command_writes_its_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert {"analysis.json", "arrays.npz", "analysis.png"} <= {p.name for p in (tmp_path / "a").iterdir()}
     assert CliRunner().invoke(app, ["analyze", "--unit", "300"]).exit_code == 2
+
+
+def test_occlusion_of_a_linear_unit_peaks_on_its_weights_on_a_non_square_input():
+    """Closed form: occluding with 0 a linear unit's input drops its activation by the weights under the square
+    times the input there; on a 2-channel 12 x 20 input the map peaks over the weights and nowhere else."""
+    w = np.zeros((2, 12, 20))
+    w[1, 2:5, 14:18] = 1.0  # the unit looks at rows 2-4, columns 14-17 of channel 1
+    image = np.ones((2, 12, 20))
+    drop = occlusion_map(linear_unit(w), image, patch=2, stride=1)
+    assert drop.shape == (12, 20)
+    y, x = np.unravel_index(np.argmax(drop), drop.shape)
+    assert 2 <= y <= 5 and 14 <= x <= 18
+    assert drop[8:, :10].max() == 0  # occluding where the weights are 0 changes nothing
+    assert drop.max() == pytest.approx(4.0)  # a 2 x 2 square entirely on weights 1 over inputs 1
+    assert shift_map(linear_unit(w), image, radius=2).shape == (5, 5)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from meiscope.examples.digits import build
+
+    return build(cache=tmp_path_factory.mktemp("digits-cache"))
+
+
+@pytest.mark.parametrize("layer,unit", [("conv1", 2), ("fc1", 7)])
+def test_every_view_of_a_digits_unit(digits, layer, unit):
+    """Any model, any layer: the views that apply to an 8 x 8 one-channel classifier without latents."""
+    from meiscope.presentation.readings import image_panels, readings
+
+    report = analyze_unit(digits, unit, layer=layer, n_sta=500, steps=40)
+    numbers, arrays = split_arrays(report)
+    assert numbers["layer"] == layer and numbers["unit"] == unit
+    assert arrays["preferred.images"].shape == (3, 8, 8) and arrays["sta.image"].shape == (8, 8)
+    assert "one_hot" not in report and {"gabor", "nearest", "natural_top"} <= set(report)
+    assert arrays["probes.shift"].shape == (5, 5) and arrays["probes.occlusion"].shape == (8, 8)
+    words = readings(report)
+    assert any("no latent code" in x for x in words["left_out"]) and "characterisation" in words["see_also"]
+    assert {row["measure"] for row in words["agreement"]} >= {"preferred vs STA", "best Gabor vs optimised input"}
+    assert all(p["reading"] and p["values"] for p in image_panels(report))
+    assert len([p for p in image_panels(report) if p["key"].startswith("nearest.")]) == 8
+
+
+def test_a_z1_unit_of_the_shipped_model(shipped):
+    """z1 is analysed as z1 (its one-hot synthesis is the z1 code decoded), not as z2."""
+    report = analyze_unit(shipped, 7, layer="z1", n_sta=500, steps=30, n_data=256)
+    assert report["layer"] == "z1" and report["one_hot"]["latent"] == "z1"
+    with torch.no_grad():
+        column = shipped.latent_decode("z1", torch.eye(1800)[7:8] * 5.0) - shipped.latent_decode("z1", torch.zeros(1, 1800))
+    assert np.allclose(report["one_hot"]["pattern"], column[0, 0].numpy(), atol=1e-4)
+    assert report["one_hot"]["samples"] is None  # decoding z1 draws nothing
+    assert report["nearest"]["activation"]["layer"] == "z1"
+    assert min(report["preferred"]["activation"]) > 0
+
+
+def test_analyze_command_on_any_model_and_layer(tmp_path, monkeypatch):
+    from meiscope.presentation.plotting import plt
+
+    monkeypatch.setenv("MEISCOPE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "d"
+    result = CliRunner().invoke(app, ["analyze", "--model", "meiscope.examples.digits:build", "--layer", "conv2",
+                                      "--unit", "5", "--n-sta", "300", "--patches", "200", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "conv2 unit 5 of digits-cnn" in result.output and "best Gabor vs optimised input" in result.output
+    numbers = __import__("json").loads((out / "analysis.json").read_text())
+    assert numbers["layer"] == "conv2" and numbers["readings"]["panels"]
+    height, width = plt.imread(out / "analysis.png").shape[:2]
+    assert width >= 13 * 300  # 13.5 inches at 300 dpi
+    bad = CliRunner().invoke(app, ["analyze", "--model", "meiscope.examples.digits:build", "--layer", "nope",
+                                   "--unit", "0"])
+    assert bad.exit_code == 2 and "layer" in bad.output
+
+
+def test_the_agreement_is_read_for_what_the_unit_is():
+    """r near 0 between the preferred input and the STA is expected of an even unit, a warning for a linear one;
+    a best Gabor that drives the unit more than the optimised input says the optimiser missed the maximum."""
+    from meiscope.presentation.readings import read_agreement
+
+    def report(odd_share, gabor, natural=None):
+        agreement = {"preferred_vs_sta": 0.01, "preferred_vs_gradient": 0.9, "across_seeds_mean": 0.1,
+                     "across_seeds_min": -0.1, "across_seeds_spectra_mean": 0.9, "best_gabor_activation": gabor,
+                     "preferred_activation_max": 12.2}
+        if natural is not None:
+            agreement["best_natural_activation"] = natural
+        return {"agreement": agreement, "symmetry": {"odd_share": odd_share, "measured_on": "data"},
+                "gabor": {"norm": 40.0}, "preferred": {"norm": [40.0, 39.0, 41.0], "activation": [12.2, 12.0, 11.9]}}
+
+    even = {r["measure"]: r["reading"] for r in read_agreement(report(0.02, 14.1, natural=6.1))}
+    assert even["preferred vs STA"].startswith("near 0 is expected: the unit is even")
+    assert "did not find the maximum" in even["best Gabor vs optimised input"]
+    assert "phase or position" in even["across 3 seeds"]
+    assert "exaggerates the best data input 2x" in even["best natural input vs optimised input"]
+    linear = {r["measure"]: r["reading"] for r in read_agreement(report(0.97, 9.0))}
+    assert "suspect the optimiser" in linear["preferred vs STA"]
+    assert "not a simple Gabor" in linear["best Gabor vs optimised input"]

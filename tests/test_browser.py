@@ -118,8 +118,8 @@ def overlaps(page, regions: str = LABELLED) -> list[str]:
 
 
 class Watch:
-    """Console errors, page errors, failed requests and responses >= 400 of a page, except responses whose URL
-    contains one of `expected` (what a test provokes on purpose) and the console's reports of those."""
+    """Console errors and warnings, page errors, failed requests and responses >= 400 of a page, except responses
+    whose URL contains one of `expected` (what a test provokes on purpose) and the console's reports of those."""
 
     def __init__(self, page, expected: tuple[str, ...] = ()) -> None:
         self.problems: list[str] = []
@@ -142,8 +142,9 @@ class Watch:
             self.problems.append(problem)
 
     def _console(self, message) -> None:
-        if message.type == "error" and not self._allowed(message.location.get("url", "") + " " + message.text):
-            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+        # a warning counts too: Plotly's "Too many auto-margin redraws" is a layout that does not settle
+        if message.type in ("error", "warning") and not self._allowed(message.location.get("url", "") + " " + message.text):
+            self.problems.append(f"console {message.type}: {message.text} ({message.location.get('url', '')})")
 
 
 def _free_port() -> int:
@@ -270,7 +271,9 @@ def test_stop_rerun_pin_two_runs_and_errors(page):
     assert len(kernel) == 9
     page.click("#pin")
     assert page.locator("#pinned .card").count() == 2
-    assert page.locator("#history li").count() == 2
+    # the list holds every run of the server (earlier tests' too), newest first, each finished one reopens
+    assert page.locator("#history li").count() == len(page.evaluate("fetch('/api/runs').then(r => r.json())"))
+    assert page.locator("#history li button").count() >= 2
     page.screenshot(path=ARTIFACTS / "pinned.png")
     names = download_zip(page, "#export", "export.zip")
     assert "README.txt" in names and "sheet.pdf" in names
@@ -286,10 +289,12 @@ def test_stop_rerun_pin_two_runs_and_errors(page):
     assert page.locator("#samples canvas").count() == 3 and page.locator("#plot-sigma").is_visible()
     assert len(page.evaluate("document.getElementById('plot-sigma').data[0].z")) == 40
 
+    # a number beyond the schema's bound is set to the bound, and the page says so (it used to be sent and refused)
     page.fill("input[name='optimizer.lr']", "500")
-    page.click("#run")
-    page.wait_for_selector("#error:not([hidden])")
-    assert "optimizer.lr" in page.inner_text("#error")
+    page.press("input[name='optimizer.lr']", "Tab")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "optimizer.lr: at most" in page.inner_text("#notice")
+    assert float(page.input_value("input[name='optimizer.lr']")) < 500
 
 
 def test_atlas_thumbnails_fill_the_grid(page):
@@ -311,29 +316,64 @@ def _run_button_in_view(page) -> bool:
                          " return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0; })()")
 
 
-def test_analyse_a_unit_shows_every_view(page):
+def test_analyse_a_unit_shows_every_view(page, monkeypatch):
+    """z2 unit 101, then z1 unit 3: every panel with its colour bar, what its values are and a reading, the
+    agreement with its interpretations, a zip; the z1 analysis is z1's, said so in the heading and the summary.
+    (The preferred inputs take 15 steps here: the views, not the optimiser, are under test.)"""
+    import functools
+
+    from meiscope.analysis.report import analyze_unit
+    from meiscope.server.routes import analysis as routes
+
+    monkeypatch.setattr(routes, "analyze_unit", functools.partial(analyze_unit, n_sta=500, steps=15, n_data=256))
     page.click(".tile[data-unit='101']")
     page.click("#analyse")
     # while it works: progress beside the button and above the panels, the Run button where it was
     assert page.locator("#analysis-progress").is_visible()
-    assert page.inner_text("#analyse-status").startswith("analysing unit 101")
+    assert page.inner_text("#analyse-status").startswith("analysing z2 unit 101")
     assert page.locator("#analyse").is_disabled() and _run_button_in_view(page)
     page.wait_for_selector("#analysis-panels .card", timeout=300_000)
     titles = page.locator("#analysis-panels .panel-title").all_inner_texts()
-    assert {"STA", "one-hot, prior mean", "best Gabor (optimised)", "occlusion map"} <= set(titles)
-    assert "vs STA r =" in page.inner_text("#analysis-summary")
+    assert {"STA (white noise)", "gradient at the preferred input", "best Gabor", "activation under circular shifts",
+            "amplitude spectrum of the preferred input"} <= set(titles)
+    assert sum(t.startswith("nearest data input") for t in titles) == 8  # all of them, in pixels and in z2
+    assert any(t.startswith("Gabor fit of the preferred input (R²") for t in titles)
+    assert page.inner_text("#analysis-summary").startswith("z2 unit 101 of ")
+    agreement = page.inner_text("#analysis-agreement")
+    assert "preferred vs STA" in agreement and "best Gabor vs optimised input" in agreement
+    assert "Characterise" in agreement  # the characterisation is pointed to, not repeated
     assert _run_button_in_view(page) and page.locator("#analysis-progress").is_hidden()
-    # every panel says what its grey levels mean: a colour bar from its minimum to its maximum
+    # every panel says what its grey levels mean: a colour bar from its minimum to its maximum, the values' name
     bars = page.eval_on_selector_all("#analysis-panels .card", "cs => cs.map(c => [...c.querySelectorAll('.scalebar span')]"
                                      ".map(s => Number(s.textContent)))")
     assert len(bars) == len(titles) and all(len(b) == 2 and b[0] <= b[1] for b in bars)
-    page.locator("#analysis").scroll_into_view_if_needed()
+    units = page.locator("#analysis-panels .panel-units").all_inner_texts()
+    readings = page.locator("#analysis-panels .panel-reading").all_inner_texts()
+    assert len(units) == len(readings) == len(titles) and all(units) and all(readings)
+    assert any(u.startswith("drop in activation") for u in units) and any("dx (px) -" in u for u in units)
+    assert page.get_attribute("#analysis-download", "href") == "/api/units/101/analysis.zip?layer=z2"
+    page.evaluate("document.getElementById('analysis-heading').scrollIntoView()")
     page.screenshot(path=ARTIFACTS / "analysis.png")
+
+    page.select_option("#layer", "z1")  # another layer: the z2 analysis goes, z1's is z1's
+    page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")
+    assert page.locator("#analysis").is_hidden()
+    page.click(".tile[data-unit='3']")
+    page.click("#analyse")
+    assert page.inner_text("#analyse-status").startswith("analysing z1 unit 3")
+    page.wait_for_selector("#analysis-panels .card", timeout=300_000)
+    assert page.inner_text("#analysis-heading") == "unit analysis: z1 unit 3"
+    assert page.inner_text("#analysis-summary").startswith("z1 unit 3 of ")
+    assert "one-hot synthesis (z1 = 5 e_i)" in page.locator("#analysis-panels .panel-title").all_inner_texts()
+    assert page.get_attribute("#analysis-download", "href") == "/api/units/3/analysis.zip?layer=z1"
 
 
 def test_characterise_a_unit_of_each_layer(page):
     """z2 unit 94 characterised: the table's readings, the figure, a zip of its files; switching to z1 clears it
     (nothing of z2 stays under the z1 heading), and a z1 unit is characterised with its own layer."""
+    # the header counts clearly active units as `meiscope info` does, and each layer says what it reads
+    assert "21 clearly active z2 units (mean KL above 0.1 nats" in page.inner_text("#model-summary")
+    assert page.inner_text("#layer-description").startswith("z2: higher latent: posterior q(z2 | x)")
     page.click(".tile[data-unit='94']")
     page.click("#characterise")
     assert page.locator("#characterisation-progress").is_visible()
@@ -349,6 +389,7 @@ def test_characterise_a_unit_of_each_layer(page):
     page.select_option("#layer", "z1")
     page.wait_for_function("document.querySelector('#grid').getAttribute('aria-label') === 'z1 units'")
     assert page.locator("#characterisation").is_hidden() and page.locator("#characterisation-body").is_hidden()
+    assert "at the z2 posterior mean" in page.inner_text("#layer-description")
     page.click(".tile[data-unit='3']")
     page.click("#characterise")
     page.wait_for_selector("#characterisation-body:not([hidden])", timeout=300_000)

@@ -53,7 +53,8 @@ def ratio_of(text):
 
 
 def final_activation(page):
-    return float(page.locator("#history li").last.inner_text().rsplit("activation ", 1)[1])
+    """The newest run's final activation, as the run list (newest first) states it."""
+    return float(page.locator("#history li").first.inner_text().rsplit("activation ", 1)[1])
 
 
 # every message the page sends over its websockets, kept in window.__sent

@@ -1,6 +1,6 @@
 """A model of the user's own in the real browser (as tests/test_browser.py): the digits CNN served with
 --model meiscope.examples.digits:build. The page offers only what a classifier has (no ELBO weight, no latent
-methods, no unit analysis), lists its class units by label, runs on its 8x8 inputs, pins and exports."""
+methods, the unit analysis), lists its class units by label, runs on its 8x8 inputs, pins and exports."""
 
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def test_the_digits_cnn_in_the_page(page):
     assert not page.locator("input[name='obj.elbo_weight']").is_visible()
     methods = page.eval_on_selector_all("select[name='method'] option", "os => os.map(o => o.value)")
     assert methods == ["pixel", "distribution", "transform", "transform_distribution"]
-    assert not page.locator("#analyse").is_visible()
+    assert page.locator("#analyse").is_visible()  # the unit analysis applies to any image model
     page.wait_for_selector(".tile img", timeout=120_000)  # the atlas of the 10 class units
     assert page.locator(".tile img").count() == 10
 
@@ -54,6 +54,19 @@ def test_the_digits_cnn_in_the_page(page):
     page.select_option("#layer", "conv2")  # another readout layer: its 16 channels
     page.wait_for_selector("#grid[aria-label='conv2 units']")
     assert page.locator(".tile").count() == 16
+    # no grey boxes without a word: conv2 has no atlas yet, the page says so and offers to build it, and does not
+    # offer to sort by an atlas it does not have; built, its 16 channels show their preferred inputs
+    page.wait_for_selector("#atlas-offer:not([hidden])")
+    assert "No atlas of conv2 yet" in page.inner_text("#atlas-offer") and page.locator(".tile img").count() == 0
+    assert page.eval_on_selector("#sort option[value=activation]", "o => o.disabled")
+    page.click("#atlas-build")
+    page.wait_for_function("document.querySelectorAll('.tile img').length === 16", timeout=120_000)
+    assert "conv2 atlas ready" in page.inner_text("#atlas-status") and page.locator("#atlas-offer").is_hidden()
+    assert not page.eval_on_selector("#sort option[value=activation]", "o => o.disabled")
+    page.select_option("#layer", "logits")  # back: the logits' own thumbnails, not conv2's
+    page.wait_for_function("document.querySelectorAll('.tile img').length === 10", timeout=60_000)
+    page.select_option("#layer", "conv2")
+    page.wait_for_selector("#grid[aria-label='conv2 units']")
     page.click(".tile[data-unit='5']")
     page.select_option("select[name='method']", "transform")
     page.fill("input[name='transform.kernel_size']", "3")

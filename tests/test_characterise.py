@@ -155,6 +155,9 @@ def test_characterise_command_on_the_shipped_model(tmp_path):
     assert record["odd_share_measured_on"] == "data" and record["odd_share"] < 0.05
     assert record["phase_modulation"] < 0.5 and 0.25 < record["preferred_sf_cycles_per_pixel"] < 0.45
     assert record["stimulus"]["contrast_from"] == "data" and len(record["natural_top"]["index"]) == 8
+    texture = record["texture_modulation"]  # the TDVAE's z2: texture against spectrally matched noise
+    assert texture["families"] and len(texture["index"]) == len(texture["families"])
+    assert texture["ci95"][0] <= texture["mean_index"] <= texture["ci95"][1]
     assert Image.open(tmp_path / "characterisation.png").size[0] >= 2000  # print resolution
     assert CliRunner().invoke(app, ["characterise", "--unit", "300"]).exit_code == 2
 
@@ -172,5 +175,5 @@ def test_characterise_command_on_an_own_model(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     for unit in (3, 7):
         record = json.loads((tmp_path / "out" / f"logits-{unit}" / "characterisation.json").read_text())
-        assert record["layer"] == "logits" and record["unit_class"]
+        assert record["layer"] == "logits" and record["unit_class"] and "texture_modulation" not in record
         assert 0 <= record["preferred_orientation_deg"] < 180

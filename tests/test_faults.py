@@ -160,3 +160,28 @@ def test_the_atlas_survives_a_bad_cache(tmp_path, monkeypatch, shipped, where):
     atlas._build()
     assert atlas.status == "ready" and sorted(atlas.thumbnails) == [3, 4]
     assert "could not cache the atlas" in atlas.warning and atlas.summary()["warning"] == atlas.warning
+
+
+def test_an_atlas_per_layer_one_build_at_a_time(tmp_path):
+    """Every layer can have its atlas (built when asked), and a second build waits for the first (they would share
+    the cores): a clear refusal, not two half-speed builds."""
+    from torch import nn
+
+    from meiscope.model.hooked import HookedModel
+    from meiscope.server.atlas import Atlases
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Linear(3, 2))
+    model = HookedModel(net, {"first": "1", "second": "2"}, (1, 4, 4))
+    atlases = Atlases(model, tmp_path)
+    assert atlases.get("second") is None
+    second = atlases.build("second")
+    second.thread.join(timeout=120)
+    assert second.status == "ready" and sorted(second.thumbnails) == [0, 1] and second.summary()["layer"] == "second"
+    assert atlases.build("second") is second  # built once
+    second.status = "building"  # as if it still were
+    with pytest.raises(ValueError, match="second atlas is still building"):
+        atlases.build("first")
+    second.status = "ready"
+    first = atlases.build()  # the model's first layer by default
+    first.thread.join(timeout=120)
+    assert first.layer == "first" and sorted(first.thumbnails) == [0, 1, 2]

@@ -249,3 +249,39 @@ def test_an_export_names_folders_and_titles_by_the_runs_labels(tmp_path, monkeyp
     assert re.search(r"^  u141-pixel-3f2a9c01b2d4 +pixel +141 +2$", readme, re.M)
     assert re.search(r"^  u3_4-transform-5e5e5e5e5e5e +transform +\[3,4\] +0$", readme, re.M)
     assert "TDVAE-40, models/tdvae40, sha256 " in readme  # the models, as before
+
+
+def test_a_fixed_sigma_is_one_colour_said_in_words(tmp_path):
+    """A fixed sigma (0.1 up to float rounding) was drawn as a colour map stretched from 0.0999999942 to 0.099999995:
+    a flat purple square. It is one mid-colour now, and the title says 'constant 0.1'."""
+    from meiscope.presentation.tiles import Cell, Row, Scale, _limits, is_constant
+
+    sigma = np.full((2, 40, 40), 0.1, np.float32)
+    sigma[0, 0, 0] = np.nextafter(np.float32(0.1), np.float32(0))  # float rounding, as the engine leaves it
+    assert is_constant(sigma) and not is_constant(np.array([0.1, 0.2]))
+    limits, _ = _limits([Row([Cell(s) for s in sigma])], Scale("range", "σ", cmap="viridis"))
+    lo, hi = next(iter(limits.values()))
+    assert lo < 0.09 and hi > 0.11 and abs((lo + hi) / 2 - 0.1) < 1e-6  # 0.1 sits mid-scale
+    run = fake_run("distribution", units=(7, 8))
+    run.arrays["sigma"] = sigma
+    from meiscope.presentation import figures
+
+    with mock.patch.object(figures, "tile_figure", side_effect=figures.tile_figure) as drawn:
+        write_figures(run, tmp_path, formats=("png",))
+    said = [str(c.kwargs.get("caption", "")) for c in drawn.call_args_list]
+    assert any("constant 0.1 at every pixel" in t for t in said), said
+
+
+def test_exported_curves_carry_the_pages_reference_lines(tmp_path):
+    """The metrics figure draws what the page draws: each unit's 99.9th percentile on data and the held-out ELBO."""
+    from meiscope.presentation.figures import metrics_figure
+
+    run = fake_run(units=(7, 8))
+    run.info = {**run.info, "references": {"act_p999": [2.5, 4.0], "heldout_elbo_median": -1300.0}}
+    fig = metrics_figure(run, "units 7, 8")
+    activation, elbo = fig.axes[0], fig.axes[2]
+    dashed = lambda ax: sorted(float(l.get_ydata()[0]) for l in ax.lines if l.get_linestyle() == "--")  # noqa: E731
+    assert dashed(activation) == [2.5, 4.0] and dashed(elbo) == [-1300.0]
+    assert "99.9th pct on data" in activation.get_legend().get_texts()[0].get_text()
+    bare = metrics_figure(fake_run(units=(7, 8)), "no references")  # a run saved before references: no lines
+    assert dashed(bare.axes[0]) == []

@@ -20,8 +20,8 @@ from starlette.websockets import WebSocketDisconnect
 from meiscope.server.app import create_app
 from meiscope.server.limits import ServerLimits
 
-# the analysis route costs ~10 s of both cores per unit: it is fuzzed by its own test below instead
-EXPENSIVE = r"/analysis$"
+# the analysis routes (its JSON and its zip) cost ~10 s of both cores per unit: it is fuzzed by its own test below instead
+EXPENSIVE = r"/analysis(\.zip)?$"
 EXAMPLES = 25
 
 

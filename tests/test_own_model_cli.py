@@ -29,6 +29,8 @@ def test_info_says_what_the_model_offers():
     code, out = invoke("info", "--model", DIGITS)
     assert code == 0
     assert "input 1x8x8" in out and "logits (10 units)" in out and "ELBO: no" in out and "latent" not in out
+    # what each layer reads: a conv channel at the centre of its map, which changes what its preferred input means
+    assert "conv1: conv1: 8 channels before their ReLU, at the centre of the 8x8 map" in out
 
 
 def test_am_runs_the_class_units_and_the_run_exports(tmp_path):

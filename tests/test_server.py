@@ -158,3 +158,44 @@ def test_export_zip_holds_figures_configs_arrays_and_metrics(client):
     assert client.get("/api/runs/0123456789ab/export").status_code == 404
     assert client.get("/api/runs/nope/export").status_code == 422
     assert client.get("/api/export?ids=").status_code == 422
+
+
+def test_unit_analysis_of_a_layer_with_its_zip(client, monkeypatch):
+    """/api/units/{unit}/analysis?layer=z1 analyses the z1 unit (not z2's), says so, and its zip holds the JSON with
+    the readings, the arrays and a 300-dpi figure; an unknown layer is a 422 naming `layer`."""
+    import functools
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from meiscope.analysis.report import analyze_unit
+    from meiscope.server.routes import analysis as routes
+
+    monkeypatch.setattr(routes, "analyze_unit", functools.partial(analyze_unit, n_sta=300, steps=15, n_data=128))
+    bad = client.get("/api/units/3/analysis", params={"layer": "z3"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "layer"]
+    assert client.get("/api/units/1800/analysis", params={"layer": "z1"}).status_code == 422
+    assert client.get("/api/model").json()["analysis"] is True
+    body = client.get("/api/units/12/analysis", params={"layer": "z1"}).json()
+    assert body["numbers"]["layer"] == "z1" and body["numbers"]["unit"] == 12
+    assert body["readings"]["summary"].startswith("z1 unit 12")
+    keys = {p["key"] for p in body["panels"]}
+    assert {"sta", "gradient", "one_hot", "gabor.fit", "occlusion", "shift", "spectrum", "nearest.pixel.3",
+            "nearest.activation.3"} <= keys
+    assert all(p["reading"] and p["values"] for p in body["panels"])
+    assert next(p for p in body["panels"] if p["key"] == "shift")["axes"]["x"] == "dx (px)"
+    assert client.get("/api/units/12/analysis/progress", params={"layer": "z1"}).json()["stage"] == "done"
+    shipped = client.get("/api/units/12/analysis.zip", params={"layer": "z1"})
+    assert shipped.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(shipped.content)) as archive:
+        names = set(archive.namelist())
+        assert names == {f"analysis-z1-12/{n}" for n in ("analysis.json", "arrays.npz", "analysis.png")}
+        numbers = json.loads(archive.read("analysis-z1-12/analysis.json"))
+        arrays = np.load(io.BytesIO(archive.read("analysis-z1-12/arrays.npz")))
+        png = archive.read("analysis-z1-12/analysis.png")
+    assert numbers["layer"] == "z1" and numbers["readings"]["agreement"]
+    assert arrays["one_hot.pattern"].shape == (40, 40)
+    phys = png[png.index(b"pHYs") + 4:][:8]  # pixels per metre: 300 dpi is 11811
+    assert int.from_bytes(phys[:4], "big") == 11811

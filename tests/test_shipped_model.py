@@ -73,3 +73,28 @@ def test_the_shipped_model_meets_the_reference_targets(card):
     assert m["reconstruction_r2"] >= 0.9
     accuracy = m["texture"]["accuracy"]
     assert accuracy["z2"] > max(accuracy["z1"], accuracy["pixels"]) and m["texture"]["n_sensitive"] >= 5
+
+
+def test_card_states_both_baselines_and_the_per_patch_numbers(shipped, card):
+    from meiscope.reference.evaluate import LIVE_ATOM_FRACTION, live_atoms
+
+    m = card["metrics"]
+    base = m["baselines"]
+    assert base["margin_over_scale_mixture"] == pytest.approx(m["heldout"]["elbo"] - base["scale_mixture"])
+    assert base["floored_gaussian"] < base["scale_mixture"] < base["unconstrained_gaussian"]
+    ref = base["reference_batch"]
+    assert ref["margin_over_scale_mixture"] == pytest.approx(m["reference_batch"]["elbo"] - ref["scale_mixture"])
+    assert sum(base["scale_mixture_fit"]["weights"]) == pytest.approx(1.0, abs=1e-4)
+    pct = m["reconstruction_r2_percentiles"]
+    assert pct["1"] <= pct["5"] <= pct["50"] <= 1.0
+    pf = m["projective_fields"]
+    assert pf["live_atom_fraction"] == LIVE_ATOM_FRACTION
+    assert pf["n_live_atoms"] == live_atoms(shipped.W.detach().double().numpy(), LIVE_ATOM_FRACTION)
+    tm = m["texture_modulation"]
+    assert tm["n_active"] == m["units"]["n_kl_above_0.1"] == len(tm["per_unit"])
+    assert tm["n_sensitive_active"] == sum(u["ci"][0] > 0 for u in tm["per_unit"])
+
+
+def test_card_command_refuses_a_folder_without_a_card(tmp_path):
+    result = CliRunner().invoke(app, ["card", "--model", str(tmp_path)])
+    assert result.exit_code == 2 and "model_card.json" in result.output

@@ -24,6 +24,7 @@ def photo_textures(card):
 def test_texture_family_decodes_above_chance_on_the_shipped_model(shipped, photo_textures):
     result = texture_sensitivity(shipped, photo_textures, list(tex.TEXTURE_FAMILIES))
     assert result["accuracy"]["z2"] > result["chance"] + 0.2, result["accuracy"]
+    assert result["accuracy"]["power_spectrum"] > result["chance"] + 0.2  # second-order statistics alone
     assert result["f"].shape == (250,) and (result["eta2"] >= 0).all() and (result["eta2"] <= 1).all()
     assert result["sensitive"].any()
     best = int(np.argmax(result["eta2"]))

@@ -306,6 +306,7 @@ def characterise_units(model, layer: str, units: list[int], data: Tensor | None 
     say("symmetry")
     symmetry = symmetry_and_contrast(read, frame, data)
     top = model.natural_top(layer) if natural and model.has_natural else None
+    texture = texture_records(model, layer, units)
     reference = frame.amplitude / math.sqrt(2)
     at_reference = list(np.round(series["contrasts"] / reference, 6)).index(1.0)
     records = []
@@ -339,11 +340,47 @@ def characterise_units(model, layer: str, units: list[int], data: Tensor | None 
             record["natural_top"] = {"index": top["index"][unit].tolist(),
                                      "activation": [_rounded(float(v)) for v in top["activation"][unit]]}
             record["arrays"]["natural_images"] = top["images"][unit]
+        if texture is not None:
+            record["texture_modulation"] = texture[i]
         record["unit_class"] = unit_class(record)
         records.append(record)
     return records
 
 
+def texture_records(model, layer: str, units: list[int]) -> list[dict] | None:
+    """For the TDVAE's z2 units: texture against spectrally matched noise, the modulation index (tex - noise) /
+    (tex + noise) per held-out texture family (Freeman et al. 2013; analysis/texture_modulation.py); else None."""
+    scale = getattr(model, "data_scale", None)
+    if layer != "z2" or "z2" not in getattr(model, "latents", {}) or scale is None or not hasattr(model, "z2_dim"):
+        return None
+    from .texture_modulation import texture_modulation
+
+    t = texture_modulation(model, units, scale=scale)
+    return [{"families": list(t["families"]), "index": [_rounded(float(v)) for v in t["index"][:, i]],
+             "mean_index": _rounded(float(t["mean_index"][i])),
+             "ci95": [_rounded(float(t["ci_low"][i])), _rounded(float(t["ci_high"][i]))],
+             "above_noise": bool(t["sensitive"][i])} for i in range(len(units))]
+
+
 def characterise(model, layer: str, unit: int, **options) -> dict:
     """characterise_units for one unit."""
     return characterise_units(model, layer, [unit], **options)[0]
+
+
+CLASS_RULE = (f"contrast: |corr(activation, log contrast)| >= {CONTRAST_UNIT_R} on data; linear: odd share >= "
+              f"{LINEAR_ODD_SHARE}; untuned: even, no orientation halves the response; phase-invariant: even, F1/F0 < "
+              f"{COMPLEX_F1_F0:g}; else even, phase-modulated")
+
+
+def class_summary(records: list[dict]) -> dict:
+    """The unit classes of characterised units: counts, the units of each class, the rule, and the range of odd shares
+    (what says whether a linear class could exist at all)."""
+    classes: dict[str, list[int]] = {}
+    for r in records:
+        classes.setdefault(r["unit_class"], []).append(r["unit"])
+    odd = [r["odd_share"] for r in records if r["odd_share"] is not None]
+    return {"rule": CLASS_RULE, "counts": {k: len(v) for k, v in classes.items()}, "units": classes,
+            "odd_share_range": [min(odd), max(odd)] if odd else None,
+            "per_unit": [{k: r[k] for k in ("unit", "unit_class", "preferred_orientation_deg",
+                                            "preferred_sf_cycles_per_pixel", "phase_modulation", "odd_share",
+                                            "contrast_correlation", "blank_response")} for r in records]}

@@ -128,13 +128,15 @@ def gabor_bank(size: int = 40, orientations: int = 8, freqs=(0.04, 0.07, 0.1, 0.
 
 
 def best_gabor(response, size: int = 40, norm: float = 40.0, steps: int = 150, lr: float = 0.05,
-               chunk: int = 2048) -> dict:
+               chunk: int = 2048, sigmas: tuple[float, float] | None = None) -> dict:
     """The Gabor (at a fixed L2 norm; 40 = unit pixel std like the data) that drives `response` (x (B, 1600)
     -> (B, 1)) most: the best of a grid, then refined by Adam on its parameters. Returns, for "grid" and
-    "optimised": params (GaborParams as dict), activation, image (size x size)."""
+    "optimised": params (GaborParams as dict), activation, image (size x size). The grid's envelopes: `sigmas`
+    (default a 16th and an 8th of the size, at least 1 and 2 px: 2.5 and 5 on 40 x 40)."""
     import torch
 
-    bank = torch.as_tensor(gabor_bank(size))
+    sigmas = sigmas or (max(1.0, size / 16), max(2.0, size / 8))
+    bank = torch.as_tensor(gabor_bank(size, sigmas=sigmas))
     with torch.no_grad():
         acts = torch.cat([response(_at_norm(gabor_torch(bank[i : i + chunk], size), norm).reshape(-1, size * size))[:, 0]
                           for i in range(0, len(bank), chunk)])

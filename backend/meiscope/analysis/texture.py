@@ -1,5 +1,5 @@
 """Which z2 units carry the texture family: a classifier on z2 posterior means, held out by
-synthesis, beside pixel and z1 baselines; and per unit an ANOVA F, the share of variance the family explains
+synthesis, beside pixel, z1 and power-spectrum (8 SF x 8 orientation bins) baselines; and per unit an ANOVA F, the share of variance the family explains
 (eta^2) and a one-unit decoding accuracy."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..model.tdvae import TDVAE, as_batch, in_chunks
+from .spectra import binned_log_power
 
 ALPHA = 1e-3  # family-wise, Bonferroni-corrected over the 250 units
 MIN_ETA2 = 0.1  # and the family explains at least a tenth of the unit's variance
@@ -20,7 +21,8 @@ MIN_ETA2 = 0.1  # and the family explains at least a tenth of the unit's varianc
 @torch.no_grad()
 def _features(model: TDVAE, patches: np.ndarray, chunk: int = 2048) -> dict[str, np.ndarray]:
     z2, z1 = in_chunks(lambda x: (model.z2_posterior(x)[0], model.z1_posterior(x)[0]), patches, chunk)
-    return {"pixels": as_batch(patches).numpy(), "z2": z2.numpy(), "z1": z1.numpy()}
+    return {"pixels": as_batch(patches).numpy(), "z2": z2.numpy(), "z1": z1.numpy(),
+            "power_spectrum": binned_log_power(patches.reshape(len(patches), model.patch, model.patch))}
 
 
 def _accuracy(train_x, train_y, test_x, test_y) -> float:

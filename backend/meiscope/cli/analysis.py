@@ -13,51 +13,38 @@ from .app import MODEL_HELP, app, fail, load_model_or_exit
 
 @app.command()
 def analyze(
-    unit: int = typer.Option(..., min=0, help="z2 unit (TDVAE-40: 0..249)."),
-    out: Path = typer.Option(Path("runs/analysis"), help="Folder for analysis.json, arrays.npz and analysis.png."),
+    unit: int = typer.Option(..., min=0, help="Unit of the layer (TDVAE-40: z2 0..249, z1 0..1799)."),
+    layer: Optional[str] = typer.Option(None, help="Layer of the unit (default: the model's first layer, z2 for the TDVAE)."),
+    out: Path = typer.Option(Path("runs/analysis"), help="Folder for analysis.json, arrays.npz and analysis.png (300 dpi)."),
     n_sta: int = typer.Option(20_000, min=100, max=10_000_000, help="White-noise stimuli for the STA."),
-    one_hot_scale: float = typer.Option(5.0, min=0.1, max=20.0, help="c in z2 = c e_i for one-hot synthesis."),
-    patches: int = typer.Option(2048, min=0, max=32_768, help="Held-out patches to search for nearest ones (0: skip)."),
+    one_hot_scale: float = typer.Option(5.0, min=0.1, max=20.0, help="c in z = c e_i for one-hot synthesis (a latent layer)."),
+    patches: int = typer.Option(2048, min=0, max=32_768, help="Data inputs to search for the nearest ones (0: skip)."),
     seed: int = typer.Option(0, min=0, help="Seed of the preferred-input runs, the STA noise and the samples."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
 ) -> None:
-    """Every view of one z2 unit of a TDVAE: preferred inputs over 3 seeds, STA, one-hot synthesis, best Gabor,
-    nearest held-out patches, occlusion/shift/jitter probes, spectra, and how well the views agree."""
-    import json
+    """Every view of one unit of any layer of an image model: preferred inputs over 3 seeds, STA and gradient map,
+    odd share, occlusion/shift/jitter probes, spectra, nearest and top natural data inputs (where the model has
+    data), best Gabor and Gabor fit (one-channel inputs), one-hot synthesis (a latent layer: the TDVAE's z2, z1), and
+    how well the views agree, each with a one-line reading."""
+    from ..analysis.report import analysis_applies, analyze_unit, check_unit
+    from ..presentation.readings import read_agreement, summary_line
+    from ..presentation.report import write_analysis
 
-    import numpy as np
-
-    from ..analysis.report import analysis_applies, analyze_unit, split_arrays
-    from ..model.checkpoint import atomic_write_text
-    from ..presentation.card import read_card
-    from ..presentation.report import write_report_figure
-
-    tdvae = load_model_or_exit(model)
-    if not analysis_applies(tdvae):
-        fail(f"analyze reads z2 units of a TDVAE (a z2 latent, one input channel); {tdvae.name} has none: "
-             "use `meiscope am --model ...` for its preferred inputs")
-    if unit >= tdvae.layers["z2"].units:
-        fail(f"--unit must lie in 0..{tdvae.layers['z2'].units - 1}, got {unit}")
-    folder = Path(tdvae.source["spec"])
-    data = None
-    if patches:
-        from ..data import build_split
-
-        try:
-            scale = read_card(folder)["data"]["scale"]
-        except FileNotFoundError:
-            scale = None
-        data, _ = build_split("heldout", patches, scale=scale)
-    report = analyze_unit(tdvae, unit, patches=data, n_sta=n_sta, one_hot_scale=one_hot_scale, seed=seed)
-    numbers, arrays = split_arrays(report)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "arrays.npz", **arrays)
-    atomic_write_text(out / "analysis.json", json.dumps(numbers, indent=1))
-    write_report_figure(report, out / "analysis.png")
-    a = report["agreement"]
-    typer.echo(f"unit {unit}: preferred vs STA r={a['preferred_vs_sta']:.2f}, vs one-hot r={a['preferred_vs_one_hot']:.2f}, "
-               f"across seeds r={a['across_seeds_mean']:.2f}; best Gabor activation "
-               f"{report['gabor']['optimised']['activation']:.3g}; written to {out}")
+    explored = load_model_or_exit(model)
+    if not analysis_applies(explored):
+        fail(f"analyze draws one- or three-channel images of at least 4 x 4 pixels; {explored.name} takes "
+             f"{'x'.join(map(str, explored.input.shape))}")
+    try:
+        layer = check_unit(explored, layer, unit)
+    except ValueError as exc:
+        fail(f"--layer/--unit: {exc}")
+    report = analyze_unit(explored, unit, layer=layer, n_data=patches, n_sta=n_sta, one_hot_scale=one_hot_scale,
+                          seed=seed, progress=lambda stage: typer.echo(f"measuring: {stage}", err=True))
+    write_analysis(report, out)
+    typer.echo(summary_line(report))
+    for row in read_agreement(report):
+        typer.echo(f"  {row['measure']}: {row['value']}: {row['reading']}")
+    typer.echo(f"written to {out} (analysis.json, arrays.npz, analysis.png at 300 dpi)")
 
 
 @app.command()

@@ -111,13 +111,22 @@ VALUE_TEXT = {"converged": "{:+.1%}", "inside_receptive_field": "{:.0%} outside"
               "in_distribution": "ELBO above {:.0f}% of held-out", "target_wins": "margin {:+.3g}"}
 
 
-def summary(checks: dict[str, dict]) -> str:
-    """One line: each check's name, ok / FAIL / n/a, and its value."""
-    marks = {True: "ok", False: "FAIL", None: "n/a"}
+MARKS = {True: "ok", False: "FAIL", None: "n/a"}
+
+
+def value_text(name: str, result: dict, checks: dict[str, dict]) -> str:
+    """A check's value as a reading ("1.20x p99.9", "+0.5%"), or "" where it has none or does not apply;
+    `checks`: all of the row's checks (driven reads differently without a census)."""
+    if result["value"] is None or result["ok"] is None:
+        return ""
     without_census = "no census" in checks.get("driven", {}).get("detail", "")
     texts = {**VALUE_TEXT, "driven": "{:+.3g} from the start" if without_census else "{:.2f}x p99.9"}
-    return ", ".join(f"{name} {marks[c['ok']]}" + ("" if c["value"] is None or c["ok"] is None else
-                                                   f" ({texts.get(name, '{:.3g}').format(c['value'])})")
+    return texts.get(name, "{:.3g}").format(result["value"])
+
+
+def summary(checks: dict[str, dict]) -> str:
+    """One line: each check's name, ok / FAIL / n/a, and its value."""
+    return ", ".join(f"{name} {MARKS[c['ok']]}" + (f" ({text})" if (text := value_text(name, c, checks)) else "")
                      for name, c in checks.items())
 
 
@@ -148,6 +157,15 @@ def census_record(model, objective) -> dict | None:
     if census is None:
         return None
     return next((r for r in census if r["unit"] == term.unit), None)
+
+
+def references(model, config) -> dict:
+    """What a run's curves are read against (drawn in its figures): each row's unit's 99.9th percentile on data
+    (None where unknown) and the median held-out ELBO (None without one)."""
+    records = [census_record(model, o) for o in config.objectives for _ in range(config.samples)]
+    reference = model.elbo_reference() if model.has_elbo else None
+    return {"act_p999": [None if r is None else r.get("act_p999") for r in records],
+            "heldout_elbo_median": None if reference is None or not len(reference) else float(np.median(reference))}
 
 
 def row_checks(run, model, fields: np.ndarray, final_elbos: np.ndarray | None) -> list[dict[str, dict]]:

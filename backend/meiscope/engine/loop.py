@@ -20,7 +20,7 @@ from ..model.seam import Explorable
 from . import regularisers as R
 from . import schedules
 from .bank import ObjectiveBank
-from .checks import row_checks
+from .checks import references, row_checks
 from .config import AMConfig
 from .fields import dilate, field_masks, reach, receptive_fields
 from .model_check import check_config
@@ -184,7 +184,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
 
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm  # a widget bar in Jupyter (with ipywidgets), text elsewhere
 
         bar = tqdm(total=steps, desc=f"{config.method} x{rows}", unit="step", leave=False)
     for step in range(steps):
@@ -252,6 +252,7 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
     result = recorder.result(final, status, started, device, model)
     row_fields = fields.repeat_interleave(samples, 0).cpu().numpy()
     result.checks = row_checks(result, model, row_fields, _final_elbo(model, final, config, rows))
+    result.info["references"] = references(model, config)
     result.natural = _natural_anchors(model, config)
     return result
 

@@ -16,10 +16,18 @@ from typing import Callable
 import numpy as np
 
 from ..atomic import clean_leftovers_once, old_name, partial_prefix
+from .checks import trustworthy
 from .config import AMConfig
 
 METRICS = ("activation", "runner_up", "runner_up_unit", "elbo", "objective")
 FORMAT_VERSION = 1
+
+# A run's notebook face (Run._repr_html_, Run.show) is drawn by presentation/notebook.py. The engine may not import
+# presentation/ or matplotlib, not even inside a function: import-linter counts every import statement wherever it
+# stands. So the drawing side registers itself here when it is imported ("html": run -> str, "show": run -> ...),
+# and the top-level package imports it whenever `meiscope.Run` or `meiscope.run` is first used
+# (meiscope/__init__.py); without it, a run shows its text repr and show() says what to import.
+NOTEBOOK: dict[str, Callable[["Run"], object]] = {}
 
 
 @dataclass
@@ -67,6 +75,40 @@ class Run:
     @property
     def final_activation(self) -> np.ndarray:
         return self.metrics["activation"][-1]
+
+    # ---- in a notebook or a terminal -------------------------------------------------------------
+    def __repr__(self) -> str:
+        """One line: model, layer, method, targets and rows, steps, final activations, checks passed."""
+        config, info = self.config, self.info
+        model = info.get("model", {}).get("name", "model")
+        if config.objective is not None:
+            target = f"objective on {config.objective.main.layer}[{config.objective.main.unit}]"
+        else:
+            units = config.units
+            target = f"{config.layer} unit{'s' * (len(units) > 1)} " + (
+                ", ".join(map(str, units)) if len(units) <= 4 else f"{units[0]}..{units[-1]} ({len(units)})")
+        steps = f"{info.get('steps_done', len(self.metrics.get('activation', ())))}/{config.steps} steps"
+        act = self.metrics.get("activation")
+        final = "" if act is None or not len(act) else (
+            f", final activation {act[-1].min():.3g}..{act[-1].max():.3g}" if len(self.rows) > 1
+            else f", final activation {act[-1][0]:.3g}")
+        passed = f", {sum(map(trustworthy, self.checks))}/{len(self.checks)} rows pass their checks" \
+            if self.checks else ""
+        return (f"<Run {model} {target}, {config.method}, {len(self.rows)} row{'s' * (len(self.rows) != 1)}, "
+                f"{steps} {info.get('status', '')}{final}{passed}>")
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's view: the final inputs, each row's checks and the curves (presentation/notebook.py)."""
+        html = NOTEBOOK.get("html")
+        return None if html is None else html(self)
+
+    def show(self):
+        """Display the run: in Jupyter inline, elsewhere written to an HTML file whose path is printed."""
+        show = NOTEBOOK.get("show")
+        if show is None:
+            raise RuntimeError("Run.show draws with meiscope.presentation.notebook: import it first "
+                               "(from meiscope import Run, run does)")
+        return show(self)
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, directory: str | Path, also: Callable[[Path], object] | None = None) -> Path:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .card_sections import (atom_lines, baseline_lines, modulation_lines, reconstruction_lines, texture_lines,
+                            unit_class_lines, write_worst_reconstructions)
 from .plotting import image_grid, plt
 from ..model.checkpoint import CARD_JSON, atomic_write_text
 from ..model.tdvae import TDVAE
@@ -96,6 +98,11 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, stage_metric
     fig.savefig(fig_dir / "reconstructions.png", dpi=110)
     plt.close(fig)
     names.append("reconstructions.png")
+
+    if metrics.get("worst_reconstructions"):
+        write_worst_reconstructions(model, heldout, metrics["worst_reconstructions"],
+                                    fig_dir / "worst_reconstructions.png")
+        names.append("worst_reconstructions.png")
 
     kl = np.sort(np.array([u["mean_kl"] for u in metrics["units"]["census"]]))[::-1]
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -245,6 +252,15 @@ def _data_lines(card: dict) -> list[str]:
     ]
 
 
+def _scale_mixture_row(m: dict) -> list[str]:
+    base = m["baselines"]
+    if "margin_over_scale_mixture" not in base:
+        return []
+    margin = base["margin_over_scale_mixture"]
+    return [f"| held-out ELBO above the contrast-only Gaussian scale mixture | {m['heldout']['elbo']:.1f} vs "
+            f"{base['scale_mixture']:.1f} nats/patch: margin {margin:+.1f} | {_check(margin > 0)} |"]
+
+
 def render_markdown(card: dict) -> str:
     m = card["metrics"]
     t = card["training"]
@@ -269,12 +285,13 @@ def render_markdown(card: dict) -> str:
         f"| held-out ELBO above the floored (linear-Gaussian) baseline | {m['heldout']['elbo']:.1f} vs "
         f"{base['floored_gaussian']:.1f} nats/patch: margin {base['margin_over_floored_gaussian']:+.1f} | "
         f"{_check(base['margin_over_floored_gaussian'] > 0)} |",
+        *_scale_mixture_row(m),
         f"| at least 20 z2 units with mean KL > 0.1 nats | {units['n_kl_above_0.1']} | "
         f"{_check(units['n_kl_above_0.1'] >= 20)} |",
         f"| at least half of the {pf['n_fitted']} largest projective fields Gabor-like (R² >= {pf['r2_threshold']}) | "
         f"{pf['n_gabor_like']} ({pf['fraction_gabor_like']:.0%}), median R² {pf['median_r2']:.2f} | "
         f"{_check(pf['fraction_gabor_like'] >= 0.5)} |",
-        f"| reconstructions explain at least 90% of pixel variance | {m['reconstruction_r2']:.1%} | "
+        f"| reconstructions explain at least 90% of pixel variance (pooled over patches) | {m['reconstruction_r2']:.1%} | "
         f"{_check(m['reconstruction_r2'] >= 0.9)} |",
         "",
         "## Held-out likelihood",
@@ -289,6 +306,7 @@ def render_markdown(card: dict) -> str:
         "training patches.",
         f"- Reference batch for the test suite: the first {m['reference_batch']['first_n_heldout_patches']} held-out "
         f"patches, ELBO {m['reference_batch']['elbo']:.3f} nats/patch.",
+        *baseline_lines(m),
         "",
         *_training_lines(t),
         *_data_lines(card),
@@ -303,6 +321,13 @@ def render_markdown(card: dict) -> str:
         *[f"| {u['unit']} | {u['mean_kl']:.3f} | {u['mean_std']:.3f} | {u['act_mean']:.3f} | {u['act_std']:.3f} | "
           f"{u['act_p999']:.3f} |" for u in top],
         "",
+        *unit_class_lines(card),
+        "## Projective fields",
+        "",
+        f"- {pf['n_gabor_like']} of the {pf['n_fitted']} largest-norm columns of W are Gabor-like (R² >= "
+        f"{pf['r2_threshold']}).",
+        *atom_lines(pf),
+        *reconstruction_lines(m),
         "## Figures",
         "",
         *[f"![{name}](figures/{name})" for name in card["figures"]],
@@ -313,33 +338,8 @@ def render_markdown(card: dict) -> str:
         "shape, checked by `meiscope.load_model()`.",
         "",
     ]
-    lines += _texture_lines(card)
+    lines += texture_lines(card) + modulation_lines(card)
     return "\n".join(lines)
-
-
-def _texture_lines(card: dict) -> list[str]:
-    t = card["metrics"].get("texture")
-    if not t:
-        return []
-    census = card["metrics"]["units"]["census"]
-    top = sorted((r for r in census if "texture_eta2" in r), key=lambda r: -r["texture_eta2"])[:10]
-    acc = t["accuracy"]
-    return [
-        "## Texture sensitivity",
-        "",
-        f"Families: {', '.join(t['families'])} (Portilla-Simoncelli syntheses, `meiscope data textures`; "
-        f"{t['n_synth']} syntheses each, decoders tested on the held-out last synthesis, {t['n_test']} patches).",
-        f"Decoding accuracy (chance {t['chance']:.2f}): z2 means {acc['z2']:.3f}, z1 means {acc['z1']:.3f}, "
-        f"pixels {acc['pixels']:.3f}.",
-        f"{t['n_sensitive']} z2 units are texture-sensitive (ANOVA p < {t['alpha']:g}/250 and eta² >= {t['min_eta2']}); "
-        "the census records each unit's F, eta² and one-unit decoding accuracy.",
-        "",
-        "| unit | status | eta² | F | one-unit accuracy |",
-        "|---|---|---|---|---|",
-        *[f"| {r['unit']} | {r['status']} | {r['texture_eta2']:.3f} | {r['texture_f']:.1f} | {r['texture_accuracy']} |"
-          for r in top],
-        "",
-    ]
 
 
 def write_card(folder: Path, card: dict) -> None:

@@ -179,4 +179,11 @@ def readings(record: dict) -> list[dict]:
          "|r| of 0.5 or more: a contrast unit" if r is not None else "needs data (the model has none)"),
         ("class", record["unit_class"], READING.get(record["unit_class"], "")),
     ]
+    t = record.get("texture_modulation")
+    if t is not None:
+        per_family = ", ".join(f"{f} {number(v, 2)}" for f, v in zip(t["families"], t["index"]))
+        rows.insert(-1, ("texture vs matched noise", f"{number(t['mean_index'], 2)} [{number(t['ci95'][0], 2)}, "
+                         f"{number(t['ci95'][1], 2)}]", "modulation index (tex - noise) / (tex + noise) on held-out "
+                         f"photographs against their phase-randomised twins ({per_family}); above 0: more for the "
+                         "photograph's non-Gaussian structure than for its power spectrum alone"))
     return [{"measure": m, "value": v, "reading": text} for m, v, text in rows]

@@ -12,7 +12,7 @@ from ..analysis.spectra import amplitude_spectrum
 from ..engine.result import Run
 from .labels import SEP, target_text
 from .plotting import fit_text, grid_shape, number, plt, save_figure
-from .tiles import Cell, Row, Scale, tile_figure
+from .tiles import Cell, Row, Scale, is_constant, tile_figure
 
 MAX_TILES = 256
 MAX_CURVES = 16
@@ -110,8 +110,10 @@ def write_figures(run: Run, folder: str | Path, formats: tuple[str, ...] = ("png
         grid("transform_inputs.png", run.arrays["inputs"], names, "Inputs i before the transform (x = G(i))",
              input_scale(run, run.arrays["inputs"], "value of i"))
     if "sigma" in run.arrays and run.arrays["sigma"].ndim == 3:
-        grid("sigma.png", run.arrays["sigma"], names, "σ of the distribution over inputs, per pixel",
-             Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
+        sigma = run.arrays["sigma"]
+        title = (f"σ of the distribution over inputs: constant {number(float(np.nanmean(sigma)))} at every pixel (fixed)"
+                 if is_constant(sigma) else "σ of the distribution over inputs, per pixel")
+        grid("sigma.png", sigma, names, title, Scale("range", f"σ ({value_label(run)})", cmap="viridis"))
     if run.natural:
         written.extend(save_figure(natural_figure(run, label, names), folder / "natural.png", formats))
     written.extend(save_figure(metrics_figure(run, label), folder / "metrics.png", formats))
@@ -159,6 +161,7 @@ def metrics_figure(run: Run, label: str):
             line, = ax.plot(steps[ok], values[ok, i], lw=0.9)
             if name == "activation":
                 lines.append(line)
+        _reference_lines(ax, name, run.info.get("references") or {}, lines)
         ax.set_ylabel(fit_text(METRIC_AXES[name], 2.2, 8)[0], fontsize=8)
         ax.tick_params(labelsize=7)
         if name == "elbo" and _spans_decades(values):
@@ -172,6 +175,22 @@ def metrics_figure(run: Run, label: str):
     title = f"{label}\nMetrics per step{_first(curves, len(run.rows))}"
     fig.suptitle(fit_text(title, 8.5 - 0.3, 9, min_size=6.5)[0], fontsize=9)
     return fig
+
+
+def _reference_lines(ax, name: str, refs: dict, lines: list) -> None:
+    """The page's reference lines: each row's unit's 99.9th percentile on data (dashed, in the row's colour) on the
+    activation axis, the held-out median ELBO (dashed grey) on the ELBO axis; labelled on the axis."""
+    if name == "activation":
+        shown = {}
+        for line, p999 in zip(lines, refs.get("act_p999") or []):
+            if p999 is not None and p999 not in shown:
+                shown[p999] = ax.axhline(p999, color=line.get_color(), lw=0.8, ls="--")
+        if shown:
+            text = "99.9th pct on data" + (" (each unit's colour)" if len(shown) > 1 else "")
+            ax.legend([next(iter(shown.values()))], [text], fontsize=6, frameon=False, loc="best")
+    elif name == "elbo" and refs.get("heldout_elbo_median") is not None:
+        ax.axhline(refs["heldout_elbo_median"], color="0.45", lw=0.8, ls="--")
+        ax.legend([ax.lines[-1]], ["held-out median"], fontsize=6, frameon=False, loc="best")
 
 
 def _spans_decades(values: np.ndarray, decades: float = 1.5) -> bool:

@@ -3,9 +3,12 @@ print resolution, and measuring, wrapping and shrinking text so that it fits the
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # in Jupyter keep the notebook's backend (inline is Agg too), or its plots stop
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the figure modules)
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -60,6 +60,16 @@ def tile_size(ncols: int) -> float:
     return 1.1 if ncols <= 4 else 0.9 if ncols <= 8 else 0.72
 
 
+CONSTANT = 1e-5  # a shared range narrower than this fraction of its values is float rounding of one constant
+
+
+def is_constant(values: np.ndarray) -> bool:
+    """Whether finite `values` are one constant up to float rounding."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and float(v.max() - v.min()) <= CONSTANT * float(np.abs(v).max()) + 1e-12
+
+
 def _fmt(value: float) -> str:
     return number(value, 2 if abs(value) < 0.1 else 3)
 
@@ -72,7 +82,10 @@ def _limits(rows: list[Row], scale: Scale) -> tuple[dict, str | None]:
         values = np.concatenate([np.ravel(v) for v in cells.values()]) if cells else np.zeros(1)
         values = values[np.isfinite(values)] if np.isfinite(values).any() else np.zeros(1)
         lo, hi = scale.limits or (float(np.percentile(values, 1) if scale.robust else values.min()), float(values.max()))
-        return {k: (lo, hi if hi > lo else lo + 1) for k in cells}, None
+        if hi - lo <= CONSTANT * max(abs(lo), abs(hi)) + 1e-12:  # a constant (a fixed sigma): mid-colour, not a
+            pad = max(abs(lo) * 0.5, 1e-9)  # colour map stretched over float rounding
+            lo, hi = (lo + hi) / 2 - pad, (lo + hi) / 2 + pad
+        return {k: (lo, hi) for k in cells}, None
     key = (lambda k: k) if scale.by == "cell" else (lambda k: k[0]) if scale.by == "row" else (lambda k: 0)
     group_lim: dict = {}
     for k, image in cells.items():

@@ -98,7 +98,7 @@ def measure_release(model: TDVAE, out: Path, data_params: PatchSetParams, traini
     data = build_natural(data_params, progress=progress)
     side = shipped.patch
     heldout = centre_crop(data.heldout, side)
-    metrics = evaluate(shipped, centre_crop(data.train[:COV_PATCHES], side), heldout)
+    metrics = evaluate(shipped, centre_crop(data.train[:COV_PATCHES], side), heldout, scale=data.meta["scale"])
     figures = write_figures(shipped, heldout, metrics, curves, Path(out))
     data_record = {k: data.meta[k] for k in ("params", "scale", "train_sha256", "heldout_sha256", "sources")}
     if side != DATA_PATCH:
@@ -115,6 +115,38 @@ def measure_release(model: TDVAE, out: Path, data_params: PatchSetParams, traini
         "metrics": metrics,
         "figures": figures,
     }
+    return card
+
+
+TEXTURE_CENSUS_KEYS = ("texture_f", "texture_eta2", "texture_accuracy", "texture_sensitive")
+
+
+def remeasure(folder: Path, progress: bool = True) -> dict:
+    """Measure the card of a released checkpoint again on its shipped weights (nothing is trained, the shards
+    are untouched) and rewrite model_card.json, MODEL_CARD.md and the figures. Kept from the old card: where the
+    weights come from (training, released, data, provenance), the texture-family record of `meiscope
+    texture-units --write-card` and the training-curves figure (its metrics files belong to the training run).
+    The data are rebuilt from the card's recipe and must hash as the card says."""
+    folder = Path(folder)
+    old = read_card(folder)
+    model = load_model(folder)
+    data = build_natural(PatchSetParams(**old["data"]["params"]), progress=progress)
+    if data.meta["heldout_sha256"] != old["data"]["heldout_sha256"]:
+        raise ValueError(f"the held-out patches rebuilt from {folder}'s card do not hash as the card says")
+    side = model.patch
+    heldout = centre_crop(data.heldout, side)
+    metrics = evaluate(model, centre_crop(data.train[:COV_PATCHES], side), heldout, scale=data.meta["scale"])
+    if "texture" in old["metrics"]:
+        metrics["texture"] = old["metrics"]["texture"]
+        before = {r["unit"]: r for r in old["metrics"]["units"]["census"]}
+        for record in metrics["units"]["census"]:
+            record.update({k: before[record["unit"]][k] for k in TEXTURE_CENSUS_KEYS if k in before[record["unit"]]})
+    figures = write_figures(model, heldout, metrics, [], folder)
+    if "training_curves.png" in old.get("figures", []) and (folder / "figures" / "training_curves.png").is_file():
+        figures.append("training_curves.png")
+    card = {**old, "remeasured": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": metrics,
+            "figures": figures}
+    write_card(folder, card)
     return card
 
 

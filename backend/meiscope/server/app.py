@@ -26,7 +26,7 @@ from ..model.factory import is_factory_spec
 from ..model.loader import load_model
 from ..model.seam import Explorable
 from ..presentation.card import read_card
-from .atlas import Atlas
+from .atlas import Atlases
 from .guard import Guard
 from .jobs import JobManager
 from .limits import ServerLimits
@@ -70,13 +70,13 @@ def create_app(model_dir: str | Path | None = None, runs_dir: Path | None = None
         # first user does (a 2-step run of the default configuration, whose stages every run uses)
         await asyncio.to_thread(run, model, AMConfig(steps=2, layer=model.default_layer, elbo_every=1))
         app.state.jobs = JobManager(model, max_running=max_running, runs_dir=runs_dir, limits=limits)
-        app.state.atlas = None if cache_dir is None else Atlas(model, cache_dir)
+        app.state.atlas = None if cache_dir is None else Atlases(model, cache_dir)
         if app.state.atlas is not None:
-            app.state.atlas.start()
+            app.state.atlas.build()  # the first layer's, at once
         app.state.card = card_beside(model)
         yield
         if app.state.atlas is not None:
-            app.state.atlas.cancel.set()
+            app.state.atlas.cancel()
         await asyncio.to_thread(app.state.jobs.shutdown)
 
     # /docs and /redoc load their scripts from the installed fastapi-offline package, not a CDN: they work

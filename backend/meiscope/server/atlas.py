@@ -1,7 +1,7 @@
-"""The unit atlas for the browser: a preferred input for every unit of the model's first readout layer (the
-TDVAE's z2; engine/presets.py ATLAS), built as one batched run in a background thread on first start and
-cached on disk under a key made of the model's weights hash and the config, so a restart with the same model
-and config loads it instead."""
+"""The unit atlas for the browser: a preferred input for every unit of a readout layer (engine/presets.py ATLAS),
+built as one batched run in a background thread and cached on disk under a key made of the model's weights hash
+and the config, so a restart with the same model and config loads it instead. The model's first layer (the
+TDVAE's z2) is built on start; any other layer when the page asks for it (Atlases), one build at a time."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from ..model.seam import Explorable
 from ..presentation.plotting import FIGURE_LOCK, as_rgb, plt
 
 
-def atlas_config(model: Explorable) -> AMConfig:
-    layer = model.default_layer
+def atlas_config(model: Explorable, layer: str | None = None) -> AMConfig:
+    layer = layer or model.default_layer
     return AMConfig.model_validate({**ATLAS, "layer": layer, "unit": list(range(model.layers[layer].units))})
 
 
@@ -45,9 +45,10 @@ def png_data_uri(image: np.ndarray, centred: bool = True) -> str:
 
 
 class Atlas:
-    def __init__(self, model: Explorable, cache_dir: Path) -> None:
+    def __init__(self, model: Explorable, cache_dir: Path, layer: str | None = None) -> None:
         self.model = model
-        self.config = atlas_config(model)
+        self.layer = layer or model.default_layer
+        self.config = atlas_config(model, self.layer)
         self.folder = Path(cache_dir) / f"atlas-{atlas_key(model, self.config)}"
         self.status = "building"
         self.step = 0
@@ -87,9 +88,39 @@ class Atlas:
             self.status = "failed"
 
     def summary(self) -> dict:
-        out = {"status": self.status, "step": self.step, "steps": self.config.steps, "error": self.error,
-               "warning": self.warning,
+        out = {"status": self.status, "layer": self.layer, "units": len(self.config.objectives), "step": self.step,
+               "steps": self.config.steps, "error": self.error, "warning": self.warning,
                "config": self.config.model_dump(mode="json", exclude={"unit"})}
         if self.run is not None:
             out["activation"] = np.round(self.run.final_activation.astype(np.float64), 4).tolist()
         return out
+
+
+class Atlases:
+    """An atlas per layer: the first layer's started with the server, another layer's when asked (`build`), while
+    no other atlas is building (they would share the cores)."""
+
+    def __init__(self, model: Explorable, cache_dir: Path) -> None:
+        self.model, self.cache_dir = model, Path(cache_dir)
+        self.by_layer: dict[str, Atlas] = {}
+        self.lock = threading.Lock()
+
+    def get(self, layer: str | None = None) -> Atlas | None:
+        return self.by_layer.get(layer or self.model.default_layer)
+
+    def build(self, layer: str | None = None) -> Atlas:
+        """The layer's atlas, started now unless it exists; ValueError while another layer's is building."""
+        layer = layer or self.model.default_layer
+        with self.lock:
+            if layer in self.by_layer and self.by_layer[layer].status not in ("failed", "cancelled"):
+                return self.by_layer[layer]
+            busy = [a.layer for a in self.by_layer.values() if a.status == "building"]
+            if busy:
+                raise ValueError(f"the {busy[0]} atlas is still building; one atlas is built at a time")
+            self.by_layer[layer] = Atlas(self.model, self.cache_dir, layer)
+            self.by_layer[layer].start()
+            return self.by_layer[layer]
+
+    def cancel(self) -> None:
+        for atlas in self.by_layer.values():
+            atlas.cancel.set()

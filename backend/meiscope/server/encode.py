@@ -57,3 +57,17 @@ def encode_frame(frame: Frame, run_id: str) -> dict:
             arrays[name] = pack(value)
     message["arrays"] = arrays
     return message
+
+
+CURVES = ("activation", "runner_up", "elbo", "objective")
+
+
+def reopen_payload(run, run_id: str) -> dict:
+    """A finished run as the page reopens it: its unit and config, its last frame (as the websocket sends frames),
+    its first row's metric curves, final numbers and checks."""
+    steps = len(run.metrics["activation"])
+    frame = Frame(step=steps, steps=run.config.steps, metrics={k: v[-1].tolist() for k, v in run.metrics.items()},
+                  images=run.images, arrays=run.arrays)
+    return {"run_id": run_id, "unit": run.config.unit, "config": run.config.model_dump(mode="json"),
+            "frame": encode_frame(frame, run_id), "checks": run.checks[:1],
+            "curves": {k: finite(run.metrics[k][:, 0].astype(np.float64).tolist()) for k in CURVES}}

@@ -7,7 +7,7 @@ from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
 from ..engine.result import Run
-from .atlas import Atlas
+from .atlas import Atlas, Atlases
 from .jobs import Job, JobManager
 
 
@@ -15,8 +15,15 @@ def jobs_of(connection: HTTPConnection) -> JobManager:
     return connection.app.state.jobs
 
 
-def atlas_of(connection: HTTPConnection) -> Atlas | None:
+def atlases_of(connection: HTTPConnection) -> Atlases | None:
+    """The atlases (None: the server builds none, no cache folder)."""
     return connection.app.state.atlas
+
+
+def atlas_of(connection: HTTPConnection, layer: str | None = None) -> Atlas | None:
+    """The layer's atlas (default: the first layer's), None when it was never started."""
+    atlases = atlases_of(connection)
+    return None if atlases is None else atlases.get(layer)
 
 
 def card_of(connection: HTTPConnection) -> dict | None:

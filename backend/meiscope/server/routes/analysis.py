@@ -1,7 +1,7 @@
-"""Unit analyses: every view of a TDVAE's z2 unit and how well they agree, and the characterisation of a unit of
-any layer of any image model (tuning, F1/F0, odd share, contrast response), with its figure and a zip of its files.
-Each is computed once per unit in a worker thread, one at a time, and cached; simultaneous requests for one unit
-share one computation."""
+"""Unit analyses: every view of a unit of any layer of an image model and how well they agree, and the
+characterisation of a unit (tuning, F1/F0, odd share, contrast response), each with its figure and a zip of its
+files. Each is computed once per (layer, unit) in a worker thread, one at a time, and cached; simultaneous requests
+for one unit share one computation."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ from fastapi import Query
 from fastapi.responses import FileResponse
 
 from ...analysis.characterise import characterisation_applies, characterise
-from ...analysis.report import analysis_applies, analyze_unit, report_panels, split_arrays
+from ...analysis.report import analysis_applies, analyze_unit, split_arrays
 from ...presentation.characterisation import figure_png, readings, summary_line, zip_characterisation
 from ...presentation.characterisation import split_arrays as split_record
-from ...data import build_split
 from ...model.seam import Explorable
 from ..download import zip_download
 from ..encode import pack
 from ..limits import ServerLimits
-from ..state import card_of, jobs_of
+from ...presentation.readings import image_panels
+from ...presentation.readings import readings as analysis_readings
+from ...presentation.report import zip_analysis
+from ..state import jobs_of
 
-HELD_OUT_PATCHES = 2048  # searched for the unit's nearest natural patches
 LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
 
 
@@ -57,19 +58,32 @@ class Computed:
 
 
 class UnitAnalyses(Computed):
-    """The payloads of analysed z2 units."""
+    """The reports of analysed units, keyed by (layer, unit), and the stage each running one has reached."""
 
     def __init__(self, size: int) -> None:
         super().__init__(size)
-        self.held_out: list = []  # the held-out patches, loaded by the first analysis
+        self.stages: dict[tuple[str, int], str] = {}
 
-    def payload(self, model: Explorable, unit: int, scale: float | None) -> dict:
-        if not self.held_out:
-            self.held_out.append(build_split("heldout", HELD_OUT_PATCHES, scale=scale)[0])
-        report = analyze_unit(model, unit, patches=self.held_out[0])
-        numbers, arrays = split_arrays(report)
-        panels = [{"title": title, "image": pack(img)} for title, img in report_panels(report)]
-        return {"numbers": numbers, "panels": panels, "arrays": {k: pack(v) for k, v in arrays.items()}}
+    def report(self, model: Explorable, layer: str, unit: int) -> dict:
+        key = (layer, unit)
+        self.stages[key] = "waiting for the analysis before it"
+
+        def say(stage: str) -> None:
+            self.stages[key] = stage
+
+        try:
+            say("starting")
+            return analyze_unit(model, unit, layer=layer, progress=say)
+        finally:
+            self.stages.pop(key, None)
+
+
+def analysis_payload(report: dict) -> dict:
+    """What the page shows: the numbers, the readings, and each panel's image with its values and reading."""
+    numbers, _ = split_arrays(report)
+    panels = [{**{k: p[k] for k in ("key", "title", "values", "reading", "centred", "axes")}, "image": pack(p["image"])}
+              for p in image_panels(report)]
+    return {"numbers": numbers, "readings": analysis_readings(report), "panels": panels}
 
 
 def layer_and_unit(model: Explorable, layer: str | None, unit: int) -> str:
@@ -128,19 +142,42 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
     router = APIRouter(tags=["analysis"])
     analyses = UnitAnalyses(limits.analysis_cache)
 
-    @router.get("/api/units/{unit}/analysis")
-    async def unit_analysis(unit: Annotated[int, PathParam(ge=0)], request: Request) -> dict:
-        """Every view of a z2 unit of the TDVAE (preferred inputs over 3 seeds, STA, one-hot synthesis, best
-        Gabor, nearest held-out patches, probes, spectra, agreement); computed once per unit (about 10 s), then
-        cached. Simultaneous requests for one unit share one computation."""
+    async def report_of(request: Request, unit: int, layer: str | None) -> dict:
         model = jobs_of(request).model
         if not analysis_applies(model):
-            raise HTTPException(422, f"the unit analysis needs a model with a z2 latent and one input channel "
-                                     f"(a TDVAE); {model.name} has none")
-        if unit >= model.layers["z2"].units:
-            raise HTTPException(422, [{"loc": ["path", "unit"], "type": "less_than_equal",
-                                       "msg": f"Input should be less than or equal to {model.layers['z2'].units - 1}"}])
-        scale = (card_of(request) or {}).get("data", {}).get("scale")
-        return await analyses.get(unit, lambda: analyses.payload(model, unit, scale))
+            raise HTTPException(422, f"the unit analysis draws one- or three-channel images of at least 4 x 4 pixels; "
+                                     f"{model.name} takes {'x'.join(map(str, model.input.shape))}")
+        layer = layer_and_unit(model, layer, unit)
+        if analyses.stages.get((layer, unit)) is None and (layer, unit) not in analyses.futures:
+            analyses.stages[(layer, unit)] = "waiting for the analysis before it"
+        return await analyses.get((layer, unit), lambda: analyses.report(model, layer, unit))
+
+    @router.get("/api/units/{unit}/analysis")
+    async def unit_analysis(unit: Annotated[int, PathParam(ge=0)], request: Request, layer: LayerName = None) -> dict:
+        """Every view of a unit of any layer (default: the model's first) of an image model: preferred inputs over 3
+        seeds, STA and gradient map, odd share, occlusion / shift / jitter probes, spectra, nearest and top natural
+        data inputs where the model has data, best Gabor and Gabor fit for one-channel inputs, one-hot synthesis
+        where the layer is a latent the model decodes (the TDVAE), and how well they agree, each with a one-line
+        reading. Computed once per (layer, unit) (about 10 s for a z2 unit on a free machine, longer for z1), then cached; simultaneous requests share one."""
+        return analysis_payload(await report_of(request, unit, layer))
+
+    @router.get("/api/units/{unit}/analysis/progress")
+    async def analysis_progress(unit: Annotated[int, PathParam(ge=0)], request: Request,
+                                layer: LayerName = None) -> dict:
+        """The stage a running analysis of the unit has reached ("done" when cached, null when never asked)."""
+        model = jobs_of(request).model
+        layer = layer_and_unit(model, layer, unit)
+        stage = analyses.stages.get((layer, unit))
+        future = analyses.futures.get((layer, unit))
+        return {"layer": layer, "unit": unit,
+                "stage": stage if stage is not None else ("done" if future is not None and future.done() else None)}
+
+    @router.get("/api/units/{unit}/analysis.zip")
+    async def analysis_zip(unit: Annotated[int, PathParam(ge=0)], request: Request,
+                           layer: LayerName = None) -> FileResponse:
+        """analysis.json (numbers and readings), arrays.npz and analysis.png (300 dpi, a colour bar per panel)."""
+        report = await report_of(request, unit, layer)
+        name = f"analysis-{report['layer']}-{unit}"
+        return await zip_download(lambda path: zip_analysis(report, path, name), f"{name}.zip")
 
     return router

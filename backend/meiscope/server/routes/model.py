@@ -16,9 +16,24 @@ from ...engine import AMConfig
 from ...engine.presets import PRESETS
 from ..encode import pack
 from ..limits import ServerLimits
-from ..state import atlas_of, card_of, jobs_of
+from ..state import atlas_of, atlases_of, card_of, jobs_of
 
 LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
+
+
+def layer_of(request: Request, layer: str | None) -> str:
+    """The layer asked for (default: the model's first); 422 for one the model does not have."""
+    model = jobs_of(request).model
+    name = layer or model.default_layer
+    if name not in model.layers:
+        raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+    return name
+
+
+def offers(model) -> dict:
+    """The model's size and what it offers (the seam's info, and which unit views apply)."""
+    return {"n_parameters": sum(p.numel() for p in model.parameters()), **asdict(model.info()),
+            "analysis": analysis_applies(model), "characterisation": characterisation_applies(model)}
 
 
 def model_router(limits: ServerLimits) -> APIRouter:
@@ -39,19 +54,14 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """What the loaded model offers (input, readout layers, latents, ELBO, methods, whether the unit analysis
         and the characterisation apply), where it came from, and its card when it has one."""
         model = jobs_of(request).model
-        n = sum(p.numel() for p in model.parameters())
-        return {"path": model.source.get("spec"), "source": model.source, "n_parameters": n,
-                **asdict(model.info()), "analysis": analysis_applies(model),
-                "characterisation": characterisation_applies(model), "card": card_of(request) or {}}
+        return {"path": model.source.get("spec"), "source": model.source, **offers(model), "card": card_of(request) or {}}
 
     @router.get("/api/units")
     def units(request: Request, layer: LayerName = None) -> list[dict]:
         """A record per unit of the layer: its census on data where the model has one (status, activation mean /
         std / 99.9th percentile, label, ...), else its index and label."""
         model = jobs_of(request).model
-        name = layer or model.default_layer
-        if name not in model.layers:
-            raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+        name = layer_of(request, layer)
         census = model.census(name)
         if census is not None:
             return census
@@ -64,9 +74,7 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """The inputs of the model's data that drive the unit most (for the TDVAE: held-out patches), largest
         first, with their activations; the first request per layer encodes the data (seconds), then cached."""
         model = jobs_of(request).model
-        name = layer or model.default_layer
-        if name not in model.layers:
-            raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
+        name = layer_of(request, layer)
         if unit >= model.layers[name].units:
             raise HTTPException(422, f"unit must lie in 0..{model.layers[name].units - 1} for layer {name}, got {unit}")
         top = await asyncio.to_thread(model.natural_top, name)
@@ -76,14 +84,34 @@ def model_router(limits: ServerLimits) -> APIRouter:
                 "images": pack(top["images"][unit])}
 
     @router.get("/api/atlas")
-    def atlas(request: Request) -> dict:
-        """Progress of the unit atlas, and each unit's final activation once it is ready."""
-        built = atlas_of(request)
-        return {"status": "off"} if built is None else built.summary()
+    def atlas(request: Request, layer: LayerName = None) -> dict:
+        """Progress of a layer's unit atlas (default: the first layer's), each unit's final activation once it
+        is ready; status "absent" for a layer whose atlas was not asked for (POST builds it), "off" when this
+        server builds no atlas."""
+        layer = layer_of(request, layer)
+        if atlases_of(request) is None:
+            return {"status": "off", "layer": layer}
+        built = atlas_of(request, layer)
+        if built is None:
+            return {"status": "absent", "layer": layer, "units": jobs_of(request).model.layers[layer].units}
+        return built.summary()
+
+    @router.post("/api/atlas", status_code=202)
+    def build_atlas(request: Request, layer: LayerName = None) -> dict:
+        """Build a layer's atlas (one batched run of the default configuration over all its units) unless it
+        exists; 409 while another layer's is building, or when this server builds no atlas."""
+        layer = layer_of(request, layer)
+        atlases = atlases_of(request)
+        if atlases is None:
+            raise HTTPException(409, "this server builds no atlas (started without a cache folder)")
+        try:
+            return atlases.build(layer).summary()
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
 
     @router.get("/api/atlas/thumbnails")
-    def atlas_thumbnails(request: Request) -> dict[int, str]:
-        built = atlas_of(request)
+    def atlas_thumbnails(request: Request, layer: LayerName = None) -> dict[int, str]:
+        built = atlas_of(request, layer_of(request, layer))
         if built is None or built.status != "ready":
             raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
         return built.thumbnails

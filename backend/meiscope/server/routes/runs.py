@@ -6,9 +6,9 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
 from ...engine import AMConfig
-from ..encode import MAX_ROWS, finite
+from ..encode import MAX_ROWS, finite, reopen_payload
 from ..limits import Busy, LimitError, ServerLimits, check_work
-from ..state import job_of, jobs_of
+from ..state import finished_run, job_of, jobs_of
 from .params import RunId
 
 
@@ -34,7 +34,8 @@ def runs_router(limits: ServerLimits) -> APIRouter:
 
     @router.get("/api/runs")
     def list_runs(request: Request) -> list[dict]:
-        return [{k: v for k, v in j.summary().items() if k != "config"} | {"method": j.config.method}
+        return [{k: v for k, v in j.summary().items() if k != "config"}
+                | {"method": j.config.method, "unit": j.config.unit, "layer": j.config.layer}
                 for j in jobs_of(request).list()]
 
     @router.get("/api/runs/{run_id}")
@@ -47,5 +48,11 @@ def runs_router(limits: ServerLimits) -> APIRouter:
             out["metrics"] = {k: [finite(row) for row in vals[:, :MAX_ROWS].tolist()]
                               for k, vals in job.result.metrics.items()}
         return out
+
+    @router.get("/api/runs/{run_id}/view")
+    def run_view(run_id: RunId, request: Request) -> dict:
+        """A finished run as the page reopens it (after a reload, from the run list or a shared URL's pins): its
+        unit, config, last frame, first row's curves and checks."""
+        return reopen_payload(finished_run(request, run_id), run_id)
 
     return router

@@ -15,18 +15,17 @@ from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from ...engine.result import Frame, Run
+from ...engine.result import Run
 from ...presentation.export import write_export
 from ...sweep.export import export_sweep
 from ...sweep.store import SweepStore, list_sweeps
 from ...sweep.spec import NAME_PATTERN, RUN_ID_PATTERN
 from ..download import zip_download
-from ..encode import encode_frame, finite, pack
+from ..encode import finite, pack, reopen_payload
 
 # checked by FastAPI (422 naming the parameter) and stated in the OpenAPI schema
 SweepName = Annotated[str, PathParam(pattern=NAME_PATTERN.pattern, description="a sweep's folder name")]
 SweepRunId = Annotated[str, PathParam(pattern=RUN_ID_PATTERN.pattern, description="a sweep run id: 16 hex digits")]
-CURVES = ("activation", "runner_up", "elbo", "objective")
 
 
 def store_of(root: Path, name: str) -> SweepStore:
@@ -75,13 +74,7 @@ def sweep_router(sweeps_dir: Path | str) -> APIRouter:
     def sweep_run(name: SweepName, run_id: SweepRunId) -> dict:
         """One cell's run: its unit and single-unit config, its last frame (as the websocket sends them) and
         its metric curves."""
-        run = load_stored_run(root, name, run_id)
-        steps = len(run.metrics["activation"])
-        frame = Frame(step=steps, steps=run.config.steps, metrics={k: v[-1].tolist() for k, v in run.metrics.items()},
-                      images=run.images, arrays=run.arrays)
-        return {"run_id": run_id, "unit": run.config.unit, "config": run.config.model_dump(mode="json"),
-                "frame": encode_frame(frame, run_id),
-                "curves": {k: finite(run.metrics[k][:, 0].astype(np.float64).tolist()) for k in CURVES}}
+        return reopen_payload(load_stored_run(root, name, run_id), run_id)
 
     @router.get("/{name}/runs/{run_id}/export")
     async def sweep_run_export(name: SweepName, run_id: SweepRunId) -> FileResponse:

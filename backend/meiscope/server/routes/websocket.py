@@ -5,6 +5,7 @@ and a client's runs stop when it goes away."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import Annotated, Literal, Union
@@ -116,7 +117,8 @@ async def next_message(ws: WebSocket, outbox: Outbox, rate: RateLimit, limits: S
             if isinstance(message, StartMessage):
                 check_work(message.config, limits, model)
         except ValidationError as exc:
-            outbox.put({"type": "error", "message": describe_error(exc)})
+            # the config's fields are named as the REST API and LimitError name them: config.steps, not start.config.steps
+            outbox.put({"type": "error", "message": re.sub(r"(^|; )start\.config", r"\1config", describe_error(exc))})
             continue
         except LimitError as exc:
             outbox.put({"type": "error", "field": f"config.{exc.field}", "message": f"config.{exc}"})
