@@ -78,6 +78,11 @@ function syncControls() {
   if (state.defaults) $("#preset").value = matchingPreset(state.presets, state.defaults, readConfig());
 }
 
+// the shown run was made by one method: under another method's controls it would be stale
+function dropRunOfAnotherMethod() {
+  if (state.run && state.run.config.method !== form.elements["method"].value) clearRunView();
+}
+
 function applyPreset(name) {
   const keep = { steps: Number(form.elements["steps"].value), seed: Number(form.elements["seed"].value) };
   state.baseConfig = merged(state.defaults, state.presets[name]);
@@ -85,6 +90,7 @@ function applyPreset(name) {
   writeConfig(state.baseConfig);
   for (const [key, value] of Object.entries(keep)) if (Number.isFinite(value) && value > 0) form.elements[key].value = value;
   syncControls();
+  dropRunOfAnotherMethod();
   saveHash();
 }
 
@@ -123,6 +129,7 @@ function applyMethodDefaults(method) {
   state.baseConfig = { ...structuredClone(state.defaults), method, ...keep };
   for (const key of ["unit", "layer"]) delete state.baseConfig[key];
   writeConfig(state.baseConfig);
+  dropRunOfAnotherMethod();
   saveHash();
 }
 

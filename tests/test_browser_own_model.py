@@ -74,6 +74,9 @@ def test_the_digits_cnn_in_the_page(page):
     page.click("#run")
     page.wait_for_selector("#status[data-status='completed']", timeout=60_000)
     page.click("#pin")
+    page.click("#analyse")  # the unit analysis of an own model's unit, of the layer browsed
+    page.wait_for_selector("#analysis-panels .card", timeout=300_000)
+    assert page.inner_text("#analysis-heading") == "unit analysis: conv2 unit 5"
     page.screenshot(path=ARTIFACTS / "own-model-digits.png")
     names = download_zip(page, "#export", "own-model-export.zip")
     assert sum(n.endswith("/config.json") for n in names) == 2 and "sheet.png" in names

@@ -122,6 +122,15 @@ def test_switches_reload_reopen_and_export(browser, server, width):  # noqa: F81
     assert download.value.suggested_filename.endswith(".zip")
     page.wait_for_function("document.getElementById('export-status').textContent.includes('ready in')")
     page.screenshot(path=ARTIFACTS / f"workspace-{width}.png", full_page=True)
+
+    # another method: the shown result was the pixel method's, so it goes (the pins stay); latent_z1's one-hot
+    # scale says what it means and shows only for a one-hot start
+    page.select_option("select[name='method']", "latent_z1")
+    assert not has_image(page, "plot-input") and page.locator("#pinned .card").count() == 2
+    page.select_option("select[name='latent.init']", "prior_mean")
+    assert page.locator("input[name='latent.one_hot_scale']").is_hidden()
+    page.select_option("select[name='latent.init']", "one_hot")
+    assert "latent_z1" in page.get_attribute("label:has(select[name='latent.init'])", "title")
     page.close()
     assert not watch.problems, watch.problems
     assert not warnings, warnings

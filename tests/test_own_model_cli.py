@@ -84,5 +84,5 @@ def test_a_factory_that_cannot_load_is_one_line():
     code, out = invoke("info", "--model", "no_such_package.models:build")
     assert code == 2 and len(out.strip().splitlines()) == 1
     assert "cannot import 'no_such_package.models'" in out
-    code, out = invoke("analyze", "--model", DIGITS, "--unit", "3")
-    assert code == 2 and "analyze reads z2 units of a TDVAE" in out
+    code, out = invoke("analyze", "--model", DIGITS, "--layer", "nope", "--unit", "3")  # what the model lacks
+    assert code == 2 and "nope" in out and len(out.strip().splitlines()) == 1
