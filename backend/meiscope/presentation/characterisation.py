@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -141,16 +140,6 @@ def figure_png(record: dict, dpi: int = 110) -> bytes:
         fig.savefig(buffer, format="png", dpi=dpi)
         plt.close(fig)
     return buffer.getvalue()
-
-
-def zip_characterisation(record: dict, path: Path, name: str) -> Path:
-    """The files of write_characterisation in a zip at `path`, under the folder `name`."""
-    folder = Path(path).parent / name
-    files = write_characterisation(record, folder)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in files:
-            archive.write(folder / file, f"{name}/{file}")
-    return Path(path)
 
 
 def _or_na(value, digits: int = 3, suffix: str = "") -> str:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from ..atomic import clean_leftovers_once, partial_prefix
 from ..engine.checks import summary_lines
@@ -110,6 +111,16 @@ def metrics_csv(run: Run) -> str:
                              *("" if v != v else (int(v) if n == "runner_up_unit" else f"{float(v):.6g}")
                                for n, v in zip(names, values))])
     return out.getvalue()
+
+
+def zip_written(write: Callable[[Path], list[str]], path: str | Path, name: str) -> Path:
+    """A zip at `path` of the files `write(folder)` writes (it returns their names), under the folder `name`."""
+    folder = Path(path).parent / name
+    files = write(folder)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(folder / file, f"{name}/{file}")
+    return Path(path)
 
 
 def write_export(runs: dict[str, Run], zip_path: str | Path, formats: tuple[str, ...] = FORMATS,

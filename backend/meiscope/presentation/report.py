@@ -5,7 +5,6 @@ reading under it, the radial spectrum, and the agreement between the views with 
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -118,11 +117,3 @@ def write_report_figure(report: dict, path, dpi: int = DPI) -> None:
         plt.close(fig)
 
 
-def zip_analysis(report: dict, path: Path, name: str) -> Path:
-    """The files of write_analysis in a zip at `path`, under the folder `name`."""
-    folder = Path(path).parent / name
-    files = write_analysis(report, folder)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in files:
-            archive.write(folder / file, f"{name}/{file}")
-    return Path(path)

@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse
 
 from ...analysis.characterise import characterisation_applies, characterise
 from ...analysis.report import analysis_applies, analyze_unit, split_arrays
-from ...presentation.characterisation import figure_png, readings, summary_line, zip_characterisation
+from ...presentation.characterisation import figure_png, readings, summary_line, write_characterisation
+from ...presentation.export import zip_written
 from ...presentation.characterisation import split_arrays as split_record
 from ...model.seam import Explorable
 from ..download import zip_download
@@ -24,7 +25,7 @@ from ..encode import pack
 from ..limits import ServerLimits
 from ...presentation.readings import image_panels
 from ...presentation.readings import readings as analysis_readings
-from ...presentation.report import zip_analysis
+from ...presentation.report import write_analysis
 from ..state import jobs_of
 
 LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
@@ -133,7 +134,7 @@ def characterisation_router(limits: ServerLimits) -> APIRouter:
         """characterisation.json, arrays.npz and characterisation.png (300 dpi) as a zip."""
         record = await record_of(request, unit, layer)
         name = f"characterisation-{record['layer']}-{unit}"
-        return await zip_download(lambda path: zip_characterisation(record, path, name), f"{name}.zip")
+        return await zip_download(lambda path: zip_written(lambda folder: write_characterisation(record, folder), path, name), f"{name}.zip")
 
     return router
 
@@ -178,6 +179,6 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
         """analysis.json (numbers and readings), arrays.npz and analysis.png (300 dpi, a colour bar per panel)."""
         report = await report_of(request, unit, layer)
         name = f"analysis-{report['layer']}-{unit}"
-        return await zip_download(lambda path: zip_analysis(report, path, name), f"{name}.zip")
+        return await zip_download(lambda path: zip_written(lambda folder: write_analysis(report, folder), path, name), f"{name}.zip")
 
     return router
