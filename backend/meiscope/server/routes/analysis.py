@@ -7,28 +7,28 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from pathlib import Path
 from typing import Annotated, Callable, Hashable
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
-from fastapi import Query
 from fastapi.responses import FileResponse
 
 from ...analysis.characterise import characterisation_applies, characterise
 from ...analysis.report import analysis_applies, analyze_unit, split_arrays
-from ...presentation.characterisation import figure_png, readings, summary_line, write_characterisation
-from ...presentation.export import zip_written
-from ...presentation.characterisation import split_arrays as split_record
 from ...model.seam import Explorable
-from ..download import zip_download
-from ..encode import pack
-from ..limits import ServerLimits
+from ...presentation.characterisation import figure_png, readings, summary_line, write_characterisation
+from ...presentation.characterisation import split_arrays as split_record
+from ...presentation.export import zip_written
 from ...presentation.readings import image_panels
 from ...presentation.readings import readings as analysis_readings
 from ...presentation.report import write_analysis
+from ..download import zip_download
+from ..encode import pack
+from ..limits import ServerLimits
 from ..state import jobs_of
+from .params import LayerName, checked_layer
 
-LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
 
 
 class Computed:
@@ -67,7 +67,6 @@ class UnitAnalyses(Computed):
 
     def report(self, model: Explorable, layer: str, unit: int) -> dict:
         key = (layer, unit)
-        self.stages[key] = "waiting for the analysis before it"
 
         def say(stage: str) -> None:
             self.stages[key] = stage
@@ -87,16 +86,9 @@ def analysis_payload(report: dict) -> dict:
     return {"numbers": numbers, "readings": analysis_readings(report), "panels": panels}
 
 
-def layer_and_unit(model: Explorable, layer: str | None, unit: int) -> str:
-    """The layer asked for (default: the model's first), checked with the unit: a 422 naming the parameter."""
-    layer = layer or next(iter(model.layers))
-    if layer not in model.layers:
-        raise HTTPException(422, [{"loc": ["query", "layer"], "type": "enum",
-                                   "msg": f"{model.name} has no layer {layer!r} (it has {', '.join(model.layers)})"}])
-    if unit >= model.layers[layer].units:
-        raise HTTPException(422, [{"loc": ["path", "unit"], "type": "less_than_equal",
-                                   "msg": f"Input should be less than or equal to {model.layers[layer].units - 1}"}])
-    return layer
+async def folder_zip(write: Callable[[Path], list[str]], name: str) -> FileResponse:
+    """The files `write(folder)` writes, as the download {name}.zip (built off the event loop)."""
+    return await zip_download(lambda path: zip_written(write, path, name), f"{name}.zip")
 
 
 def characterisation_router(limits: ServerLimits) -> APIRouter:
@@ -108,7 +100,7 @@ def characterisation_router(limits: ServerLimits) -> APIRouter:
         if not characterisation_applies(model):
             raise HTTPException(422, f"the characterisation draws gratings for one- or three-channel images; "
                                      f"{model.name} takes {model.input.channels} channels")
-        layer = layer_and_unit(model, layer, unit)
+        layer = checked_layer(model, layer, unit)
         return await records.get((layer, unit), lambda: characterise(model, layer, unit))
 
     @router.get("/api/units/{unit}/characterisation")
@@ -134,7 +126,7 @@ def characterisation_router(limits: ServerLimits) -> APIRouter:
         """characterisation.json, arrays.npz and characterisation.png (300 dpi) as a zip."""
         record = await record_of(request, unit, layer)
         name = f"characterisation-{record['layer']}-{unit}"
-        return await zip_download(lambda path: zip_written(lambda folder: write_characterisation(record, folder), path, name), f"{name}.zip")
+        return await folder_zip(lambda folder: write_characterisation(record, folder), name)
 
     return router
 
@@ -148,7 +140,7 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
         if not analysis_applies(model):
             raise HTTPException(422, f"the unit analysis draws one- or three-channel images of at least 4 x 4 pixels; "
                                      f"{model.name} takes {'x'.join(map(str, model.input.shape))}")
-        layer = layer_and_unit(model, layer, unit)
+        layer = checked_layer(model, layer, unit)
         if analyses.stages.get((layer, unit)) is None and (layer, unit) not in analyses.futures:
             analyses.stages[(layer, unit)] = "waiting for the analysis before it"
         return await analyses.get((layer, unit), lambda: analyses.report(model, layer, unit))
@@ -167,7 +159,7 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
                                 layer: LayerName = None) -> dict:
         """The stage a running analysis of the unit has reached ("done" when cached, null when never asked)."""
         model = jobs_of(request).model
-        layer = layer_and_unit(model, layer, unit)
+        layer = checked_layer(model, layer, unit)
         stage = analyses.stages.get((layer, unit))
         future = analyses.futures.get((layer, unit))
         return {"layer": layer, "unit": unit,
@@ -179,6 +171,6 @@ def analysis_router(limits: ServerLimits) -> APIRouter:
         """analysis.json (numbers and readings), arrays.npz and analysis.png (300 dpi, a colour bar per panel)."""
         report = await report_of(request, unit, layer)
         name = f"analysis-{report['layer']}-{unit}"
-        return await zip_download(lambda path: zip_written(lambda folder: write_analysis(report, folder), path, name), f"{name}.zip")
+        return await folder_zip(lambda folder: write_analysis(report, folder), name)
 
     return router

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from ..state import atlas_of, atlases_of, jobs_of
-from .model import LayerName, layer_of
+from .params import LayerName, checked_layer
 
 
 def atlas_router() -> APIRouter:
@@ -16,7 +16,7 @@ def atlas_router() -> APIRouter:
         """Progress of a layer's unit atlas (default: the first layer's), each unit's final activation once it
         is ready; status "absent" for a layer whose atlas was not asked for (POST builds it), "off" when this
         server builds no atlas."""
-        layer = layer_of(request, layer)
+        layer = checked_layer(jobs_of(request).model, layer)
         if atlases_of(request) is None:
             return {"status": "off", "layer": layer}
         built = atlas_of(request, layer)
@@ -28,7 +28,7 @@ def atlas_router() -> APIRouter:
     def build_atlas(request: Request, layer: LayerName = None) -> dict:
         """Build a layer's atlas (one batched run of the default configuration over all its units) unless it
         exists; 409 while another layer's is building, or when this server builds no atlas."""
-        layer = layer_of(request, layer)
+        layer = checked_layer(jobs_of(request).model, layer)
         atlases = atlases_of(request)
         if atlases is None:
             raise HTTPException(409, "this server builds no atlas (started without a cache folder)")
@@ -39,7 +39,7 @@ def atlas_router() -> APIRouter:
 
     @router.get("/api/atlas/thumbnails")
     def atlas_thumbnails(request: Request, layer: LayerName = None) -> dict[int, str]:
-        built = atlas_of(request, layer_of(request, layer))
+        built = atlas_of(request, checked_layer(jobs_of(request).model, layer))
         if built is None or built.status != "ready":
             raise HTTPException(409, "the atlas is not ready yet (see /api/atlas)")
         return built.thumbnails

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi import Path as PathParam
 
 from ...analysis.characterise import characterisation_applies
@@ -17,18 +17,7 @@ from ...engine.presets import PRESETS
 from ..encode import pack
 from ..limits import ServerLimits
 from ..state import card_of, jobs_of
-
-LayerName = Annotated[str | None, Query(max_length=200, description="a readout layer (default: the model's first)")]
-
-
-def layer_of(request: Request, layer: str | None) -> str:
-    """The layer asked for (default: the model's first); 422 for one the model does not have."""
-    model = jobs_of(request).model
-    name = layer or model.default_layer
-    if name not in model.layers:
-        raise HTTPException(422, f"layer must be one of {', '.join(model.layers)}, got {name!r}")
-    return name
-
+from .params import LayerName, checked_layer
 
 def offers(model) -> dict:
     """The model's size and what it offers (the seam's info, and which unit views apply)."""
@@ -61,7 +50,7 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """A record per unit of the layer: its census on data where the model has one (status, activation mean /
         std / 99.9th percentile, label, ...), else its index and label."""
         model = jobs_of(request).model
-        name = layer_of(request, layer)
+        name = checked_layer(model, layer)
         census = model.census(name)
         if census is not None:
             return census
@@ -74,9 +63,7 @@ def model_router(limits: ServerLimits) -> APIRouter:
         """The inputs of the model's data that drive the unit most (for the TDVAE: held-out patches), largest
         first, with their activations; the first request per layer encodes the data (seconds), then cached."""
         model = jobs_of(request).model
-        name = layer_of(request, layer)
-        if unit >= model.layers[name].units:
-            raise HTTPException(422, f"unit must lie in 0..{model.layers[name].units - 1} for layer {name}, got {unit}")
+        name = checked_layer(model, layer, unit)
         top = await asyncio.to_thread(model.natural_top, name)
         if top is None:
             raise HTTPException(404, f"{model.name} has no data to take natural inputs from (a census)")
