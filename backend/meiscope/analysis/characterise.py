@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .nearest import layer_means
+
 CHUNK = 1024
 PHASES = 8  # phases of every grating in the tuning grid (the phase response's first harmonic is exact for a linear unit)
 FINE_PHASES = 16  # phases of the phase-modulation measurement
@@ -90,18 +92,9 @@ def characterisation_applies(model) -> bool:
     return model.input.channels in (1, 3)
 
 
-def responses(model, layer: str, units: list[int], stat: str = "mean") -> Callable[[Tensor], np.ndarray]:
+def responses(model, layer: str, units: list[int]) -> Callable[[Tensor], np.ndarray]:
     """x (N, C, H, W) -> the units' readouts (N, len(units)) as float64, read in chunks without gradients."""
-    index = torch.as_tensor(units)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-
-    @torch.no_grad()
-    def read(x: Tensor) -> np.ndarray:
-        parts = [model.readouts(x[i:i + CHUNK].to(device), {(layer, stat)})[(layer, stat)][:, index].double().cpu()
-                 for i in range(0, len(x), CHUNK)]
-        return torch.cat(parts).numpy()
-
-    return read
+    return lambda x: layer_means(model, layer, x, chunk=CHUNK)[:, units]
 
 
 def harmonics(r: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:

@@ -157,6 +157,7 @@ class TDVAE(Explorable):
         self.heldout_elbos: list[float] | None = None  # held-out ELBO percentiles, set by load_model from the card
         self.data_scale: float | None = None  # the patches' scale, set by load_model from the card (natural_top)
         self._natural: dict[str, dict] = {}
+        self._data_samples: dict[int, Tensor] = {}
         x_dim = self.x_dim
         # Built in this order (a, b, c, d, e, W) so that a seeded init of TDVAE-40 never changes.
         self.enc_a = mlp([x_dim, *enc_a_hidden, h_dim], activate_output=True)  # x -> h
@@ -362,12 +363,14 @@ class TDVAE(Explorable):
         """The first n held-out patches (their centre for a smaller model), as the census and natural anchors."""
         if not self.has_natural:
             return None
-        from ..data.patches import build_split
+        if n not in self._data_samples:  # cut and whitened once per size: each characterisation asks again
+            from ..data.patches import build_split
 
-        patches, _ = build_split("heldout", n, scale=self.data_scale)
-        top, left = (patches.shape[1] - self.input.height) // 2, (patches.shape[2] - self.input.width) // 2
-        crop = patches[:, top:top + self.input.height, left:left + self.input.width]
-        return torch.as_tensor(np.ascontiguousarray(crop)).unsqueeze(1)
+            patches, _ = build_split("heldout", n, scale=self.data_scale)
+            top, left = (patches.shape[1] - self.input.height) // 2, (patches.shape[2] - self.input.width) // 2
+            crop = patches[:, top:top + self.input.height, left:left + self.input.width]
+            self._data_samples[n] = torch.as_tensor(np.ascontiguousarray(crop)).unsqueeze(1)
+        return self._data_samples[n]
 
     def elbo_reference(self) -> np.ndarray | None:
         return None if self.heldout_elbos is None else np.asarray(self.heldout_elbos, dtype=np.float64)
