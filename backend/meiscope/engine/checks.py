@@ -159,25 +159,30 @@ def census_record(model, objective) -> dict | None:
     return next((r for r in census if r["unit"] == term.unit), None)
 
 
-def references(model, config) -> dict:
-    """What a run's curves are read against (drawn in its figures): each row's unit's 99.9th percentile on data
-    (None where unknown) and the median held-out ELBO (None without one)."""
+def row_references(model, config) -> tuple[list[dict | None], np.ndarray | None]:
+    """What each row is read against, found once per run: its unit's census record (None where unknown) and the
+    held-out ELBOs, sorted (None without them)."""
     records = [census_record(model, o) for o in config.objectives for _ in range(config.samples)]
     reference = model.elbo_reference() if model.has_elbo else None
+    return records, None if reference is None else np.sort(reference)
+
+
+def curve_references(records: list[dict | None], reference: np.ndarray | None) -> dict:
+    """What a run's curves are read against (drawn in its figures): each row's unit's 99.9th percentile on data
+    (None where unknown) and the median held-out ELBO (None without one)."""
     return {"act_p999": [None if r is None else r.get("act_p999") for r in records],
             "heldout_elbo_median": None if reference is None or not len(reference) else float(np.median(reference))}
 
 
-def row_checks(run, model, fields: np.ndarray, final_elbos: np.ndarray | None) -> list[dict[str, dict]]:
+def row_checks(run, model, fields: np.ndarray, final_elbos: np.ndarray | None, records: list[dict | None],
+               reference: np.ndarray | None) -> list[dict[str, dict]]:
     """Every check for every row of `run` (a Run of `model`); fields: (rows, H, W), each row's receptive field
-    grown by R_pre's reach; final_elbos: the ELBO of each row's final input, or None."""
+    grown by R_pre's reach; final_elbos: the ELBO of each row's final input, or None; records and reference: as
+    row_references gives them."""
     if run.info.get("steps_done", 0) == 0:
         return []
     activation = run.metrics["activation"]
     start = run.snapshots[0]
-    reference = model.elbo_reference() if model.has_elbo else None
-    reference = None if reference is None else np.sort(reference)
-    records = [census_record(model, o) for o in run.config.objectives for _ in range(run.config.samples)]
     out = []
     for row in range(len(run.rows)):
         final = float(activation[-1, row])

@@ -20,7 +20,7 @@ from ..model.seam import Explorable
 from . import regularisers as R
 from . import schedules
 from .bank import ObjectiveBank
-from .checks import references, row_checks
+from .checks import curve_references, row_checks, row_references
 from .config import AMConfig
 from .fields import dilate, field_masks, reach, receptive_fields
 from .model_check import check_config
@@ -251,8 +251,9 @@ def run(model: Explorable, config: AMConfig, on_step: Callable[[Frame], None] | 
         recorder.snapshot(steps, final)
     result = recorder.result(final, status, started, device, model)
     row_fields = fields.repeat_interleave(samples, 0).cpu().numpy()
-    result.checks = row_checks(result, model, row_fields, _final_elbo(model, final, config, rows))
-    result.info["references"] = references(model, config)
+    records, reference = row_references(model, config)
+    result.checks = row_checks(result, model, row_fields, _final_elbo(model, final, config, rows), records, reference)
+    result.info["references"] = curve_references(records, reference)
     result.natural = _natural_anchors(model, config)
     return result
 

@@ -71,14 +71,6 @@ def reconstruction_errors(model: TDVAE, patches: np.ndarray, batch: int = 2048) 
     return torch.cat(sse).numpy(), torch.cat(sst).numpy()
 
 
-def reconstruction_r2(model: TDVAE, patches: np.ndarray, batch: int = 2048) -> float:
-    """Fraction of held-out pixel variance (about the mean over all patches) explained by the posterior-mean
-    reconstruction."""
-    sse, _ = reconstruction_errors(model, patches, batch)
-    x = as_batch(patches).double()
-    return 1.0 - float(sse.sum()) / (x - x.mean()).square().sum().item()
-
-
 def per_patch_r2(sse: np.ndarray, sst: np.ndarray) -> np.ndarray:
     """1 - SSE/SST of each patch (a constant patch, SST 0, gets -inf unless reconstructed exactly: 1)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -99,7 +91,8 @@ def live_atoms(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> int:
 def live_atom_record(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> dict:
     """The card's count of live atoms, with the gap around the threshold: the largest norm of a dead atom and
     the smallest of a live one, both as shares of the largest norm."""
-    ratio = np.linalg.norm(W, axis=0) / np.linalg.norm(W, axis=0).max()
+    norms = np.linalg.norm(W, axis=0)
+    ratio = norms / norms.max()
     live = ratio > fraction
     return {"live_atom_fraction": fraction, "n_live_atoms": int(live.sum()), "n_atoms": int(W.shape[1]),
             "largest_dead_norm_share": float(ratio[~live].max()) if (~live).any() else None,
