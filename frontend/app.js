@@ -9,8 +9,8 @@ import { showSignals } from "./signals.js";
 import { pinRun } from "./compare.js";
 import { analyseUnit, clearAnalysis } from "./analysis.js";
 import { characteriseUnit, clearCharacterisation } from "./characterise.js";
-import { unpack } from "./unpack.js";
-import { downloadWithProgress, pinKeys, refreshHistory, restorePins, viewOf } from "./runs.js";
+import { CURVES, curvesOf, unpack, unpackFrame } from "./unpack.js";
+import { downloadWithProgress, pinKeys, refreshHistory, restorePins } from "./runs.js";
 
 export { drawCanvas, unpack };
 
@@ -276,7 +276,6 @@ $("#grid").addEventListener("keydown", (event) => {
 for (const id of ["#filter", "#sort", "#search"]) $(id).addEventListener("input", renderGrid);
 
 // ---- the live panels ---------------------------------------------------------------------------
-const CURVES = ["activation", "runner_up", "elbo", "objective"];
 
 function resetCurves() {
   state.curves = Object.fromEntries(CURVES.map((k) => [k, { x: [], y: [] }]));
@@ -330,8 +329,7 @@ function clearRunView() {
 }
 
 function showFrame(packedFrame) {
-  const frame = { ...packedFrame, images: unpack(packedFrame.images), spectra: unpack(packedFrame.spectra),
-    arrays: Object.fromEntries(Object.entries(packedFrame.arrays).map(([k, v]) => [k, unpack(v)])) };
+  const frame = unpackFrame(packedFrame);
   state.lastFrame = frame;
   const input = { centred: state.model?.input.centred ?? true, dataRange: state.model?.input.range, unit: "pixel value" };
   const range = showImage("plot-input", frame.images[0], input);
@@ -466,10 +464,9 @@ export async function openStoredRun({ run_id: id, unit, config, frame, curves, c
   selectUnit(Array.isArray(unit) ? unit[0] : unit);
   state.run = { id: sweep ? null : id, stored: sweep ? { sweep, runId: id } : null, config, started: performance.now(),
     done: true, checks, record: recordOf(Array.isArray(unit) ? unit[0] : unit, config.layer) };
-  const view = viewOf({ frame, curves });
   resetCurves();
   showFrame(frame);
-  state.curves = view.curves;
+  state.curves = curvesOf(curves);
   drawRunCurves();
   showInputSignals();
   setStatus(sweep ? "stored" : "reopened");

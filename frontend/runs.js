@@ -5,20 +5,7 @@
 import { $, fmt, state } from "./state.js";
 import { openStoredRun } from "./app.js";
 import { pinRun } from "./compare.js";
-import { unpack } from "./unpack.js";
-
-const CURVES = ["activation", "runner_up", "elbo", "objective"];
-
-// a reopened run's payload as the panels take it: the frame's arrays unpacked, curves as {x, y} without gaps
-export function viewOf({ frame, curves }) {
-  const unpacked = { ...frame, images: unpack(frame.images), spectra: unpack(frame.spectra),
-    arrays: Object.fromEntries(Object.entries(frame.arrays).map(([k, v]) => [k, unpack(v)])) };
-  const xy = Object.fromEntries(CURVES.map((k) => {
-    const points = curves[k].map((y, x) => [x, y]).filter(([, y]) => y !== null);
-    return [k, { x: points.map((p) => p[0]), y: points.map((p) => p[1]) }];
-  }));
-  return { frame: unpacked, curves: xy };
-}
+import { curvesOf, unpackFrame } from "./unpack.js";
 
 const viewUrl = (key) => {
   const [sweep, runId] = key.includes("/") ? key.split("/") : [null, key];
@@ -62,7 +49,7 @@ export async function restorePins(keys) {
     const answer = await fetch(viewUrl(key));
     if (!answer.ok) continue;  // a run the server no longer holds
     const payload = await answer.json();
-    const { frame, curves } = viewOf(payload);
+    const frame = unpackFrame(payload.frame), curves = curvesOf(payload.curves);
     const [sweep, runId] = key.includes("/") ? key.split("/") : [null, key];
     const record = payload.config.layer === state.layer ? state.units.find((u) => u.unit === payload.unit) ?? null : null;
     pinRun({ id: sweep ? null : runId, stored: sweep ? { sweep, runId } : null, config: payload.config, record,

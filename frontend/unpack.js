@@ -9,3 +9,19 @@ export function unpack(packed) {
   };
   return nest(0, packed.shape);
 }
+
+// a frame as the websocket (or a reopened run) sends it, with its images, spectra and arrays unpacked
+export function unpackFrame(packed) {
+  return { ...packed, images: unpack(packed.images), spectra: unpack(packed.spectra),
+    arrays: Object.fromEntries(Object.entries(packed.arrays).map(([k, v]) => [k, unpack(v)])) };
+}
+
+export const CURVES = ["activation", "runner_up", "elbo", "objective"];
+
+// stored metric curves (a value per step, null where unmeasured) as the plots take them: {x, y} without gaps
+export function curvesOf(curves) {
+  return Object.fromEntries(CURVES.map((k) => {
+    const points = curves[k].map((y, x) => [x, y]).filter(([, y]) => y !== null);
+    return [k, { x: points.map((p) => p[0]), y: points.map((p) => p[1]) }];
+  }));
+}
