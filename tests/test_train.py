@@ -82,7 +82,10 @@ def test_a_time_budget_ends_the_run_and_its_schedules(tmp_path, data_root):
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows[-1]["heldout_elbo"] and int(rows[-1]["step"]) == state["meta"]["step"]  # the end is evaluated
-    assert float(rows[-1]["lr"]) < 0.2 * cfg.lr  # the learning rate fell with the time spent, not the steps
+    # the learning rate fell with the time spent, not the steps: by the last step's steps alone (a millionth of the
+    # run) it would still be at its start. (The logged rate is the last step's, set when that step began: on a
+    # loaded machine one step can take much of the 1.8 s budget, so no fixed level below the start holds.)
+    assert float(rows[-1]["lr"]) < 0.99 * cfg.lr_at(int(rows[-1]["step"]))
     assert cfg.lr_at(10, wall_s=0.03 * 60) == pytest.approx(0.1 * cfg.lr)
 
 
