@@ -88,14 +88,23 @@ def train(
                                        "(free bits, against posterior collapse)..."),
     z2_free_bits_until: float = typer.Option(1.0, min=1e-3, help="...falling linearly to 0 at this fraction of the run "
                                              "(above 1: never reaches 0)."),
+    z2_free_bits_per: str = typer.Option("unit", help="unit (each z2 unit's KL floored) or layer (the layer's KL "
+                                         "floored at the free bits x 250)."),
+    encoder_start: str = typer.Option("energy", help="With --init-dictionary, how the encoder starts: energy "
+                                      "(softplus of +code and -code), signed (the code itself) or random."),
 ) -> None:
     """Train TDVAE-40 (resumes from OUT when it holds a checkpoint). Schedules follow the steps or, with
     --max-minutes, the training time, whichever is further along."""
     from ..data.patches import PatchSetParams
+    from ..reference.dictionary import ENCODER_STARTS
     from ..reference.train import TrainConfig
     from ..reference.train import train as run_training
 
     check_device(device)
+    if encoder_start not in ENCODER_STARTS:
+        fail(f"--encoder-start must be one of {', '.join(ENCODER_STARTS)}, got {encoder_start!r}")
+    if z2_free_bits_per not in ("unit", "layer"):
+        fail(f"--z2-free-bits-per must be unit or layer, got {z2_free_bits_per!r}")
     if precision not in ("float32", "bfloat16"):
         fail(f"--precision must be float32 or bfloat16, got {precision!r}")
     if init_from is not None and init_dictionary is not None:
@@ -104,8 +113,8 @@ def train(
         fail(f"--init-dictionary: no dictionary at {init_dictionary} (run `meiscope dictionary --out {init_dictionary}`)")
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
                          beta_start=beta_start, beta_warmup_frac=beta_warmup_frac, z2_free_bits=z2_free_bits,
-                         z2_free_bits_until=z2_free_bits_until, freeze_decoder=freeze_decoder,
-                         clip_norm=clip_norm, precision=precision, seed=seed, device=device, max_minutes=max_minutes,
+                         z2_free_bits_until=z2_free_bits_until, z2_free_bits_per=z2_free_bits_per,
+                         encoder_start=encoder_start, freeze_decoder=freeze_decoder, clip_norm=clip_norm, precision=precision, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
                          init_dictionary=None if init_dictionary is None else str(init_dictionary),
                          data=PatchSetParams(n_train=n_train))
@@ -121,8 +130,8 @@ def train(
 @app.command()
 def dictionary(
     out: Path = typer.Option(Path("runs/dictionary"), help="Folder for dictionary.safetensors and dictionary.json."),
-    method: str = typer.Option("ica", help="ica (FastICA on the signal subspace) or sparse_coding (Olshausen-Field, "
-                                           "FISTA codes)."),
+    method: str = typer.Option("ica", help="ica (FastICA on the signal subspace), ica_refined (its atoms completed to "
+                                           "1800 by sparse coding) or sparse_coding (Olshausen-Field, FISTA codes)."),
     patches: int = typer.Option(40_000, min=1000, max=640_000, help="Training patches to learn from."),
     n_train: int = typer.Option(640_000, min=1024, help="Training patches in the data set."),
     seed: int = typer.Option(0, min=0, help="Seed."),
@@ -152,7 +161,8 @@ def recipe(
     release_to: Optional[Path] = typer.Option(Path("models/tdvae40"), "--release",
                                               help="Release the result here (the shipped checkpoint by default)."),
     minutes: float = typer.Option(150.0, min=5.0, help="Time budget of the whole recipe; the joint stage gets the rest."),
-    dictionary: str = typer.Option("ica", help="Dictionary method: ica or sparse_coding."),
+    dictionary: str = typer.Option("ica", help="Dictionary method: ica, ica_refined (ICA completed to 1800 atoms "
+                                               "by sparse coding) or sparse_coding."),
     dictionary_patches: int = typer.Option(40_000, min=1000, max=640_000, help="Patches the dictionary learns from."),
     dictionary_atoms: Optional[int] = typer.Option(None, min=2, max=1800, help="Atoms (default: ica the signal "
                                                    "dimensions, at most 1600; sparse_coding 1800)."),
@@ -161,6 +171,12 @@ def recipe(
     inference_lr: float = typer.Option(2e-4, min=1e-7, max=1e-2, help="Adam learning rate, inference stage."),
     joint_lr: float = typer.Option(1e-4, min=1e-7, max=1e-2, help="Adam learning rate, joint stage."),
     free_bits: float = typer.Option(0.1, min=0.0, max=10.0, help="Free bits per z2 unit against collapse."),
+    free_bits_until: float = typer.Option(0.6, min=0.01, max=1.0, help="Share of the joint stage over which the "
+                                          "free bits fall to 0."),
+    free_bits_per: str = typer.Option("unit", help="unit (each z2 unit's KL floored) or layer (the layer's KL "
+                                      "floored at free bits x 250)."),
+    encoder_start: str = typer.Option("energy", help="How the dictionary starts the encoder: energy (softplus of "
+                                      "+code and -code), signed (the code itself) or random."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Cap each training stage's steps as well as its time."),
     seed: int = typer.Option(0, min=0, help="Seed of every stage."),
     device: str = typer.Option("auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N."),
@@ -169,17 +185,22 @@ def recipe(
     """The reference model from nothing: data, dictionary, inference, joint training and release, each stage
     resumable (rerun the same command after an interruption)."""
     from ..data.patches import PatchSetParams
-    from ..reference.dictionary import METHODS
+    from ..reference.dictionary import ENCODER_STARTS, METHODS
     from ..reference.recipe import RecipeConfig, run_recipe
 
     check_device(device)
     if dictionary not in METHODS:
         fail(f"--dictionary must be one of {', '.join(METHODS)}, got {dictionary!r}")
+    if encoder_start not in ENCODER_STARTS:
+        fail(f"--encoder-start must be one of {', '.join(ENCODER_STARTS)}, got {encoder_start!r}")
+    if free_bits_per not in ("unit", "layer"):
+        fail(f"--free-bits-per must be unit or layer, got {free_bits_per!r}")
     if inference_minutes >= minutes:
         fail(f"--inference-minutes {inference_minutes} leaves nothing of --minutes {minutes} for the joint stage")
     config = RecipeConfig(minutes=minutes, dictionary=dictionary, dictionary_patches=dictionary_patches,
                           dictionary_atoms=dictionary_atoms, inference_minutes=inference_minutes, batch=batch,
                           inference_lr=inference_lr, joint_lr=joint_lr, free_bits=free_bits, seed=seed, device=device,
+                          free_bits_until=free_bits_until, free_bits_per=free_bits_per, encoder_start=encoder_start,
                           max_steps=max_steps, data=PatchSetParams(n_train=n_train))
     record = run_recipe(config, out, release_to)
     for name, st in record["stages"].items():
@@ -190,6 +211,33 @@ def recipe(
                    f"(margin {m['baselines']['margin_over_floored_gaussian']:+.1f}), "
                    f"{m['units']['n_kl_above_0.1']} z2 units above 0.1 nats, "
                    f"{m['projective_fields']['fraction_gabor_like']:.0%} Gabor-like fields")
+
+
+@app.command()
+def ablate(
+    arm: Optional[list[str]] = typer.Option(None, help="An arm to train and measure (repeat for several; none: "
+                                            "only the table and figure of the arms measured so far)."),
+    out: Path = typer.Option(Path("runs/ablation"), help="Folder for the arms and ablation.json (resumes)."),
+    dictionaries: Path = typer.Option(Path("runs/ablation/dictionaries"), help="Shared dictionaries (fitted once)."),
+    inference_steps: int = typer.Option(600, min=1, help="Steps of each arm's inference stage (W frozen)."),
+    joint_steps: int = typer.Option(1500, min=1, help="Steps of each arm's joint stage."),
+    seed: int = typer.Option(0, min=0, help="Seed of the arms' training."),
+    figure: Optional[Path] = typer.Option(None, help="Also draw every measured arm's curves into this PNG."),
+) -> None:
+    """Recipe ablations at a short, equal budget, each measured on the reference model's targets."""
+    from ..data.patches import PatchSetParams, build_natural
+    from ..reference.ablation import ARMS, collect, run_arm, scale_mixture_reference, table, write_figure
+
+    arm = arm or []
+    unknown = [a for a in arm if a not in ARMS]
+    if unknown:
+        fail(f"unknown arm {unknown[0]!r}; arms: {', '.join(ARMS)}")
+    for name in arm:
+        run_arm(name, out, dictionaries, inference_steps, joint_steps, seed=seed)
+    rows, gsm = collect(out), scale_mixture_reference(build_natural(PatchSetParams()), out)
+    if figure is not None:
+        write_figure(rows, out, gsm, figure)
+    typer.echo(table(rows, gsm))
 
 
 @app.command()

@@ -7,6 +7,7 @@ slow to find by gradient descent through the amortised encoder, so the recipe fi
 - "ica": FastICA (scikit-learn) on the principal subspace that carries signal, i.e. the covariance
   eigenvalues above the observation noise variance. Sources have unit variance; the atoms are scaled so
   that the codes have the Laplace prior's variance (2 for scale 1).
+- "ica_refined": the ICA atoms refined and completed to all 1800 columns by one epoch of sparse coding.
 - "sparse_coding": Olshausen-Field sparse coding: MAP codes under the model's own objective
   (||x - W z||^2 / (2 sigma^2) + sum |z|) by batched FISTA in torch, atoms updated by online dictionary
   learning and finally scaled so that their codes have the prior's mean magnitude. Starts from random
@@ -33,7 +34,9 @@ from ..model.checkpoint import atomic_save_file, atomic_write_text
 from ..model.tdvae import H_DIM, OBS_STD, TDVAE, Z1_DIM
 
 LAPLACE_VAR = 2.0  # variance of the z1 prior Laplace(0, 1)
-METHODS = ("ica", "sparse_coding")
+METHODS = ("ica", "sparse_coding", "ica_refined")
+ENCODER_STARTS = ("energy", "signed", "random")
+SIGNED_OFFSET = 8.0  # softplus(u + 8) - 8 differs from u by < 0.01 for u > -3.4 (a code's Laplace(0, 1) tail)
 DICTIONARY_FILE = "dictionary.safetensors"
 DICTIONARY_META = "dictionary.json"
 
@@ -187,11 +190,24 @@ def dictionary_command(method: str, patches: int, seed: int, out: Path) -> str:
     return f"meiscope dictionary --method {method} --patches {patches} --seed {seed} --out {out}"
 
 
+def refine_ica(patches: np.ndarray, ica: Dictionary | None = None, n_atoms: int = Z1_DIM, seed: int = 0,
+               epochs: int = 1, progress: bool = False) -> Dictionary:
+    """ICA's atoms (fitted here unless given) completed to n_atoms and refined by sparse coding: every column of W
+    gets an atom, where ICA gives at most the signal dimensions."""
+    ica = fit_ica(patches, seed=seed) if ica is None else ica
+    refined = fit_sparse_coding(patches, n_atoms=n_atoms, init=ica, seed=seed, epochs=epochs, progress=progress)
+    refined.method, refined.seconds = "ica_refined", ica.seconds + refined.seconds
+    refined.info.update(ica_atoms=ica.n_atoms, ica_seconds=ica.seconds)
+    return refined
+
+
 def fit_dictionary(method: str, patches: np.ndarray, seed: int = 0, progress: bool = False, **kw) -> Dictionary:
     if method == "ica":
         return fit_ica(patches, seed=seed, **kw)
     if method == "sparse_coding":
         return fit_sparse_coding(patches, seed=seed, progress=progress, **kw)
+    if method == "ica_refined":
+        return refine_ica(patches, seed=seed, progress=progress, **kw)
     raise ValueError(f"dictionary method must be one of {METHODS}, got {method!r}")
 
 
@@ -220,44 +236,55 @@ def reconstruction_r2(dictionary: Dictionary, patches: np.ndarray, noise_var: fl
 
 # ---- the model's start -----------------------------------------------------------------------------------
 @torch.no_grad()
-def initialise_model(model: TDVAE, dictionary: Dictionary, spare_scale: float = 0.05) -> TDVAE:
-    """Write the dictionary into W and give nets a and d a pass-through of its linear code.
+def initialise_model(model: TDVAE, dictionary: Dictionary, start: str = "energy", spare_scale: float = 0.05) -> TDVAE:
+    """Write the dictionary into W and start the encoder by `start`:
 
-    Net a's first K units read softplus(code), the next K softplus(-code); net d's hidden layer does the
-    same on their difference and its mean output is the difference again, so mu1 = code at the start.
-    Posterior scales start at sigma * |filter| / sqrt(2) (the linear code's noise, as a Laplace scale),
-    the prior p(z1 | z2) at Laplace(0, 1). Net a has room for the codes of 1000 atoms: a larger dictionary
-    goes into W largest first, its 1000 largest atoms passed through and the others started at the prior.
-    Columns of W beyond the dictionary and the remaining units keep PyTorch's random start, the spare
-    columns shrunk by `spare_scale`."""
+    - "energy": net a's first K units read softplus(code), the next K softplus(-code) (their sum is each filter's
+      local energy); net d's hidden layer does the same on their difference and its mean output is the
+      difference again, so mu1 = code. Net a has room for the codes of 1000 atoms: a larger dictionary goes into W largest first, the
+      others' posteriors start at the prior.
+    - "signed": one unit of net a per atom reads softplus(code + 8), net d passes it on and subtracts the 8:
+      mu1 = code for up to 2000 atoms, and net a carries the signed codes only (no energies).
+    - "random": the encoder keeps PyTorch's random start; only W and its bias come from the dictionary.
+
+    Posterior scales of the passed-through units start at sigma * |filter| / sqrt(2) (the linear code's noise, as
+    a Laplace scale), the prior p(z1 | z2) at Laplace(0, 1). Columns of W beyond the dictionary keep PyTorch's
+    random start, shrunk by `spare_scale`."""
+    if start not in ENCODER_STARTS:
+        raise ValueError(f"encoder start must be one of {ENCODER_STARTS}, got {start!r}")
     n = dictionary.n_atoms
     if n > Z1_DIM:
         raise ValueError(f"a dictionary of {n} atoms does not fit the {Z1_DIM} columns of W")
-    largest_first = np.argsort(-np.linalg.norm(dictionary.atoms, axis=0)) if n > H_DIM // 2 else np.arange(n)
-    order = torch.from_numpy(largest_first.copy())
-    atoms = torch.from_numpy(dictionary.atoms).float()[:, order]
-    k = min(n, H_DIM // 2)
-    filters = torch.from_numpy(dictionary.filters).float()[order[:k]]
-    mean = torch.from_numpy(dictionary.mean).float()
-
+    k = min(n, H_DIM // 2 if start == "energy" else H_DIM)  # the atoms whose codes pass through
+    by_norm = np.argsort(-np.linalg.norm(dictionary.atoms, axis=0), kind="stable") if n > k else np.arange(n)
+    order = torch.from_numpy(by_norm.copy())
     model.decoder.weight[:, n:] *= spare_scale
-    model.decoder.weight[:, :n] = atoms
+    model.decoder.weight[:, :n] = torch.from_numpy(dictionary.atoms).float()[:, order]
+    mean = torch.from_numpy(dictionary.mean).float()
     model.decoder.bias.copy_(mean)
-
+    if start == "random":
+        return model
+    filters = torch.from_numpy(dictionary.filters).float()[order[:k]]
     a = model.enc_a[0]  # x -> h, softplus after
-    offset = filters @ mean
-    a.weight[:k], a.bias[:k] = filters, -offset
-    a.weight[k : 2 * k], a.bias[k : 2 * k] = -filters, offset
-
-    eye = torch.eye(k)
     d1, d2 = model.enc_d[0], model.enc_d[2]  # (h, g) -> hidden (softplus) -> (mu1, raw1)
-    d1.weight[: 2 * k] = 0.0
-    d1.bias[: 2 * k] = 0.0
-    d1.weight[:k, :k], d1.weight[:k, k : 2 * k] = eye, -eye
-    d1.weight[k : 2 * k, :k], d1.weight[k : 2 * k, k : 2 * k] = -eye, eye
+    eye = torch.eye(k)
     d2.weight.zero_()
     d2.bias.zero_()
-    d2.weight[:k, :k], d2.weight[:k, k : 2 * k] = eye, -eye
+    if start == "energy":
+        a.weight[:k], a.bias[:k] = filters, -(filters @ mean)
+        a.weight[k : 2 * k], a.bias[k : 2 * k] = -filters, filters @ mean
+        d1.weight[: 2 * k] = 0.0
+        d1.bias[: 2 * k] = 0.0
+        d1.weight[:k, :k], d1.weight[:k, k : 2 * k] = eye, -eye
+        d1.weight[k : 2 * k, :k], d1.weight[k : 2 * k, k : 2 * k] = -eye, eye
+        d2.weight[:k, :k], d2.weight[:k, k : 2 * k] = eye, -eye
+    else:  # signed: softplus(softplus(code + c)) - c = code while code + c >> 1
+        a.weight[:k], a.bias[:k] = filters, SIGNED_OFFSET - filters @ mean
+        d1.weight[:k] = 0.0
+        d1.bias[:k] = 0.0
+        d1.weight[:k, :k] = eye
+        d2.weight[:k, :k] = eye
+        d2.bias[:k] = -SIGNED_OFFSET
     b0 = OBS_STD * filters.norm(dim=1) / math.sqrt(2.0)
     d2.bias[Z1_DIM : Z1_DIM + k] = 2.0 * torch.log(b0)  # raw = 2 log b
 

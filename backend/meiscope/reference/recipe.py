@@ -41,6 +41,9 @@ class RecipeConfig:
     inference_lr: float = 2e-4
     joint_lr: float = 1e-4
     free_bits: float = 0.1  # nats per z2 unit, through the inference stage and the first part of the joint one
+    free_bits_until: float = 0.6  # the share of the joint stage over which the free bits fall to 0
+    free_bits_per: str = "unit"  # or "layer": one floor on the layer's KL (free_bits x 250)
+    encoder_start: str = "energy"  # energy, signed or random (reference/dictionary.py initialise_model)
     seed: int = 0
     device: str = "auto"
     max_steps: int | None = None  # a cap on each training stage's steps besides its time (small test runs)
@@ -83,13 +86,14 @@ def stage_dictionary(config: RecipeConfig, out: Path, data, progress: bool) -> P
 def stage_configs(config: RecipeConfig, out: Path, spent_minutes: float) -> tuple[TrainConfig, TrainConfig]:
     """The inference and joint stages' training configs; the joint stage gets what the budget has left."""
     common = dict(batch=config.batch, seed=config.seed, device=config.device, data=config.data,
-                  steps=config.max_steps or 10_000_000)
+                  steps=config.max_steps or 10_000_000, z2_free_bits=config.free_bits,
+                  z2_free_bits_per=config.free_bits_per)
     inference = TrainConfig(lr=config.inference_lr, lr_decay_start=1.0, beta_start=0.1, beta_warmup_frac=0.5,
-                            z2_free_bits=config.free_bits, z2_free_bits_until=1e9, freeze_decoder=True,
-                            max_minutes=config.inference_minutes, init_dictionary=str(out / DICTIONARY_DIR), **common)
+                            z2_free_bits_until=1e9, freeze_decoder=True, max_minutes=config.inference_minutes,
+                            init_dictionary=str(out / DICTIONARY_DIR), encoder_start=config.encoder_start, **common)
     joint_minutes = max(1.0, config.minutes - spent_minutes - config.inference_minutes - RELEASE_RESERVE_MIN)
     joint = TrainConfig(lr=config.joint_lr, lr_decay_start=0.5, lr_final_frac=0.1, beta_start=1.0,
-                        beta_warmup_frac=0.0, z2_free_bits=config.free_bits, z2_free_bits_until=0.6,
+                        beta_warmup_frac=0.0, z2_free_bits_until=config.free_bits_until,
                         max_minutes=round(joint_minutes, 1), init_from=str(out / INFERENCE_DIR), **common)
     return inference, joint
 

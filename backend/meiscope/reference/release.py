@@ -30,6 +30,10 @@ def train_command(config: dict) -> str:
                 (" --freeze-decoder" if config.get("freeze_decoder") else "")]
     if config.get("z2_free_bits", default.z2_free_bits) != default.z2_free_bits:
         optional.append(f" --z2-free-bits {config['z2_free_bits']} --z2-free-bits-until {config['z2_free_bits_until']:g}")
+        if config.get("z2_free_bits_per", "unit") != "unit":
+            optional.append(f" --z2-free-bits-per {config['z2_free_bits_per']}")
+    if config.get("init_dictionary") and config.get("encoder_start", "energy") != "energy":
+        optional.append(f" --encoder-start {config['encoder_start']}")
     return (f"meiscope train --steps {config['steps']} --batch {config['batch']} --lr {config['lr']} "
             f"--lr-decay-start {config['lr_decay_start']} --lr-final-frac {config['lr_final_frac']} "
             f"--beta-start {config['beta_start']} --beta-warmup-frac {config['beta_warmup_frac']} "

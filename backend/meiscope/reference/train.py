@@ -39,6 +39,7 @@ class TrainConfig:
     beta_warmup_frac: float = 0.4  # ... rising linearly to 1 over this fraction of the run
     z2_free_bits: float = 0.0  # nats per z2 unit that its batch-mean KL is not charged below (against collapse) ...
     z2_free_bits_until: float = 1.0  # ... falling linearly to 0 at this fraction of the run
+    z2_free_bits_per: str = "unit"  # or "layer": the floor is on the whole layer's KL (free_bits x units)
     freeze_decoder: bool = False  # keep W and its bias as they start (the recipe's inference stage)
     clip_norm: float = 1000.0
     precision: str = "float32"  # or "bfloat16": the nets' products under autocast, the ELBO's sums in float32
@@ -50,6 +51,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (with a checkpoint) when the run's training time reaches this
     init_from: str | None = None  # start from these weights (a checkpoint or training folder), fresh optimiser
     init_dictionary: str | None = None  # or from a dictionary folder (W and the encoder's pass-through)
+    encoder_start: str = "energy"  # how a dictionary starts the encoder: energy, signed or random (dictionary.py)
     data: PatchSetParams = field(default_factory=PatchSetParams)
 
     def progress(self, step: int, wall_s: float = 0.0) -> float:
@@ -120,12 +122,19 @@ def log_session(out: Path, step: int, config: TrainConfig) -> None:
         f.write(json.dumps({"start_step": step, "change": change, "config": now}) + "\n")
 
 
-def training_loss(terms: ELBOTerms, beta: float, free_bits: float) -> Tensor:
+def training_loss(terms: ELBOTerms, beta: float, free_bits: float, per: str = "unit") -> Tensor:
     """The negative ELBO of a batch, its z2 KL weighted by beta; with free bits, each z2 unit's batch-mean
-    KL is charged as max(KL, free_bits), so no unit gains by falling below it (free bits, Kingma et al. 2016)."""
+    KL is charged as max(KL, free_bits), so no unit gains by falling below it (free bits, Kingma et al. 2016);
+    per "layer", the layer's batch-mean KL is charged as max(KL, free_bits x units) instead."""
     if free_bits <= 0:
         return -terms.elbo(beta).mean()
-    kl_z2 = terms.kl_z2_units.mean(0).clamp_min(free_bits).sum()
+    per_unit = terms.kl_z2_units.mean(0)
+    if per == "unit":
+        kl_z2 = per_unit.clamp_min(free_bits).sum()
+    elif per == "layer":
+        kl_z2 = per_unit.sum().clamp_min(free_bits * per_unit.numel())
+    else:
+        raise ValueError(f"free bits are per 'unit' or 'layer', got {per!r}")
     return -(terms.log_lik - terms.kl_z1).mean() + beta * kl_z2
 
 
@@ -147,7 +156,7 @@ def starting_model(config: TrainConfig, resuming: bool) -> TDVAE:
     if config.init_from and not resuming:
         model.load_state_dict(load_model(config.init_from).state_dict())
     if config.init_dictionary and not resuming:
-        initialise_model(model, Dictionary.load(Path(config.init_dictionary)))
+        initialise_model(model, Dictionary.load(Path(config.init_dictionary)), start=config.encoder_start)
     model.decoder.requires_grad_(not config.freeze_decoder)
     return model
 
@@ -239,7 +248,7 @@ def train(config: TrainConfig, out: Path, resume: bool = True, progress: bool = 
                 group["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
                 terms = model.elbo_terms(x, generator=noise)
-            loss = training_loss(terms, beta, floor)
+            loss = training_loss(terms, beta, floor, config.z2_free_bits_per)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.clip_norm))

@@ -1,0 +1,174 @@
+"""Ablations of the recipe at a short, equal budget: each arm changes one choice (the dictionary, the encoder's
+start, the z2 free-bits schedule) and is measured on the targets of the reference model, so that recipes can be
+compared before one of them gets the full budget.
+
+An arm's folder holds the recipe's stage folders (its dictionary linked from a shared one) and `metrics.json`;
+`ablation.json` beside them collects every arm measured so far."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..analysis.baselines import gaussian_baselines
+from ..analysis.characterise import DATA_INPUTS, responses, stimulus_frame, symmetry_and_contrast
+from ..analysis.census import ACTIVE_KL
+from ..analysis.gabor import fit_gabor
+from ..data.patches import build_natural
+from ..model.checkpoint import atomic_write_text, load_model
+from ..model.tdvae import OBS_STD, TDVAE, as_batch, kl_normal_std_normal
+from .dictionary import DICTIONARY_META, Dictionary, fit_ica, patches_for_dictionary, refine_ica
+from .evaluate import (COV_PATCHES, elbo_terms_mean, live_atom_record, per_patch_r2, r2_percentiles,
+                       reconstruction_errors)
+from .recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, _stage_done, stage_configs
+from .train import METRICS_FILE, train
+
+ABLATION_FILE = "ablation.json"
+EVAL_PATCHES = 2048  # the first held-out patches, as the training's own held-out rows
+GABOR_SAMPLE = 200  # live atoms fitted (a random sample), for the Gabor-like share
+GABOR_R2 = 0.7
+LINEAR_ODD_SHARE = 0.2  # the thesis' edge-like (linear) class
+
+# Each arm: the recipe's fields it changes from the default (energy start from ICA, free bits per unit until 60%).
+ARMS: dict[str, dict] = {
+    "baseline": {},
+    "signed": {"encoder_start": "signed"},
+    "random": {"encoder_start": "random"},
+    "refined_energy": {"dictionary": "ica_refined"},
+    "refined_signed": {"dictionary": "ica_refined", "encoder_start": "signed"},
+    "free_bits_longer": {"free_bits_until": 0.9},
+    "free_bits_layer": {"free_bits_per": "layer"},
+}
+
+
+def shared_dictionary(method: str, root: Path, data, base: RecipeConfig, progress: bool = True) -> Path:
+    """The folder of a dictionary shared by the arms (fitted once, seed 0): ica, or ica_refined from the ica one."""
+    folder = root / method
+    if (folder / DICTIONARY_META).is_file():
+        return folder
+    patches = patches_for_dictionary(data.train, base.dictionary_patches)
+    if method == "ica":
+        fitted = fit_ica(patches, n_components=base.dictionary_atoms)
+    elif method == "ica_refined":
+        fitted = refine_ica(patches, Dictionary.load(shared_dictionary("ica", root, data, base, progress)),
+                            progress=progress)
+    else:
+        raise ValueError(f"arms use the ica or ica_refined dictionary, got {method!r}")
+    fitted.save(folder)
+    return folder
+
+
+def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, joint_steps: int, seed: int = 0,
+            base: RecipeConfig | None = None, gabor_sample: int = GABOR_SAMPLE, progress: bool = True) -> dict:
+    """Train one arm (or resume it) and measure it; returns its metrics row. Budgets are steps, not minutes, so
+    that arms run side by side or on a loaded machine stay comparable. `base`: the recipe the arms change."""
+    base = base or RecipeConfig()
+    config = replace(base, **ARMS[name], seed=seed)
+    folder = out / (name if seed == 0 else f"{name}-seed{seed}")
+    folder.mkdir(parents=True, exist_ok=True)
+    data = build_natural(config.data, progress=progress)
+    link = folder / DICTIONARY_DIR
+    if not link.exists():
+        link.symlink_to(shared_dictionary(config.dictionary, dictionaries, data, base, progress).resolve())
+    inference, joint = stage_configs(config, folder, 0.0)
+    t0 = time.perf_counter()
+    for sub, stage, steps in ((INFERENCE_DIR, inference, inference_steps), (JOINT_DIR, joint, joint_steps)):
+        stage.steps, stage.max_minutes = steps, 1e6  # the step budget alone drives the schedules
+        if not _stage_done(folder / sub, stage):
+            train(stage, folder / sub, progress=progress)
+    trained = time.perf_counter() - t0
+    start_W = load_model(folder / INFERENCE_DIR).W.detach().double().numpy()  # W is frozen in that stage
+    row = {"arm": name, "seed": seed, "changes": ARMS[name], "config": asdict(config),
+           "steps": {"inference": inference_steps, "joint": joint_steps}, "train_seconds": round(trained, 1),
+           **arm_metrics(load_model(folder / JOINT_DIR).eval(), data, start_W, gabor_sample=gabor_sample)}
+    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2))
+    collect(out)
+    return row
+
+
+def write_figure(rows: list[dict], out: Path, scale_mixture: float, path: Path) -> None:
+    """Every measured arm's held-out ELBO and z2 units over its steps (presentation/ablation.py)."""
+    from ..presentation.ablation import write_ablation_figure
+
+    arms = []
+    for r in rows:
+        folder = out / (r["arm"] if r["seed"] == 0 else f"{r['arm']}-seed{r['seed']}")
+        arms.append((f"{r['arm']} (seed {r['seed']})", [folder / INFERENCE_DIR / METRICS_FILE,
+                                                        folder / JOINT_DIR / METRICS_FILE]))
+    write_ablation_figure(arms, scale_mixture, path)
+
+
+def collect(out: Path) -> list[dict]:
+    """Every measured arm under `out`, written to out/ablation.json."""
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("*/metrics.json"))]
+    atomic_write_text(out / ABLATION_FILE, json.dumps(rows, indent=2))
+    return rows
+
+
+def scale_mixture_reference(data, out: Path) -> float:
+    """The contrast-only scale mixture's mean log-likelihood on the evaluation patches (cached in `out`)."""
+    path = out / "scale_mixture.json"
+    if path.is_file():
+        return json.loads(path.read_text())["scale_mixture"]
+    value = gaussian_baselines(np.asarray(data.train[:COV_PATCHES]), np.asarray(data.heldout[:EVAL_PATCHES]),
+                               OBS_STD**2)["scale_mixture"]
+    atomic_write_text(path, json.dumps({"scale_mixture": value, "n_patches": EVAL_PATCHES}))
+    return value
+
+
+@torch.no_grad()
+def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sample: int = GABOR_SAMPLE) -> dict:
+    """The reference model's targets, measured quickly: held-out ELBO, live z1 atoms (their Gabor-like share on a
+    sample and their correlation with the atom they started from), z2 units above 0.1 nats, the odd share of the
+    clearly active ones, and per-patch reconstruction R² percentiles."""
+    held = np.asarray(data.heldout[:EVAL_PATCHES], dtype=np.float32)
+    terms = elbo_terms_mean(model, held)
+    W = model.W.detach().double().numpy()
+    atoms = live_atom_record(W)
+    norms = np.linalg.norm(W, axis=0)
+    live = np.flatnonzero(norms > atoms["live_atom_fraction"] * norms.max())
+    sample = np.random.default_rng(seed).permutation(live)[:gabor_sample]
+    r2 = np.array([fit_gabor(W[:, j].reshape(40, 40)).summary()["r2"] for j in sample])
+    start = start_W[:, live]
+    corr = (W[:, live] * start).sum(0) / (np.linalg.norm(W[:, live], axis=0) * np.linalg.norm(start, axis=0) + 1e-12)
+    x = as_batch(held)
+    mu, std = model.z2_posterior(x)
+    mean_kl = kl_normal_std_normal(mu, std).mean(0).numpy()
+    active = [int(u) for u in np.flatnonzero(mean_kl > ACTIVE_KL)]
+    odd = []
+    if active:
+        data_x = torch.as_tensor(np.array(data.heldout[:DATA_INPUTS], dtype=np.float32)).reshape(-1, 1, 40, 40)
+        shares = symmetry_and_contrast(responses(model, "z2", active), stimulus_frame(model, data_x), data_x)
+        odd = [s for s in shares["odd_share"] if s is not None]
+    sse, sst = reconstruction_errors(model, held)
+    return {
+        "heldout_elbo": terms["elbo"], "log_lik": terms["log_lik"], "kl_z1": terms["kl_z1"], "kl_z2": terms["kl_z2"],
+        **atoms,
+        "gabor_share_live": float((r2 >= GABOR_R2).mean()) if len(r2) else None, "gabor_sampled": int(len(r2)),
+        "start_correlation_live": {q: float(np.percentile(corr, p)) for q, p in (("p5", 5), ("median", 50))}
+        if len(corr) else None,
+        "z2_units_above_0.1": len(active), "z2_units_above_0.01": int((mean_kl > 0.01).sum()),
+        "odd_share_active": {"max": max(odd) if odd else None, "n_at_least_0.2": sum(s >= LINEAR_ODD_SHARE for s in odd)},
+        "r2_percentiles": r2_percentiles(per_patch_r2(sse, sst)),
+    }
+
+
+def table(rows: list[dict], scale_mixture: float) -> str:
+    """The ablation table (markdown), one row per arm and seed."""
+    head = ("| arm | seed | held-out ELBO | over the scale mixture | live z1 atoms | Gabor-like (live, sample) | "
+            "start corr. (median / 5th) | z2 > 0.1 nats | > 0.01 | odd share >= 0.2 (max) | R² 1st / 5th / 50th |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        c, odd, q = r["start_correlation_live"] or {}, r["odd_share_active"], r["r2_percentiles"]
+        gabor = "" if r["gabor_share_live"] is None else f"{r['gabor_share_live']:.0%}"
+        odd_max = "" if odd["max"] is None else f"{odd['max']:.3f}"
+        lines.append(f"| {r['arm']} | {r['seed']} | {r['heldout_elbo']:.1f} | {r['heldout_elbo'] - scale_mixture:+.1f} | "
+                     f"{r['n_live_atoms']} | {gabor} | {c.get('median', float('nan')):.2f} / {c.get('p5', float('nan')):.2f} | "
+                     f"{r['z2_units_above_0.1']} | {r['z2_units_above_0.01']} | {odd['n_at_least_0.2']} ({odd_max}) | "
+                     f"{q['1']:.2f} / {q['5']:.2f} / {q['50']:.2f} |")
+    return "\n".join(lines)
