@@ -66,7 +66,8 @@ def shared_dictionary(method: str, root: Path, data, base: RecipeConfig, progres
 def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, joint_steps: int, seed: int = 0,
             base: RecipeConfig | None = None, gabor_sample: int = GABOR_SAMPLE, progress: bool = True) -> dict:
     """Train one arm (or resume it) and measure it; returns its metrics row. Budgets are steps, not minutes, so
-    that arms run side by side or on a loaded machine stay comparable. `base`: the recipe the arms change."""
+    that arms run side by side or on a loaded machine stay comparable; an arm run again keeps its finished stages and
+    is measured again. `base`: the recipe the arms change."""
     base = base or RecipeConfig()
     config = replace(base, **ARMS[name], seed=seed)
     folder = out / (name if seed == 0 else f"{name}-seed{seed}")
@@ -125,7 +126,8 @@ def scale_mixture_reference(data, out: Path) -> float:
 def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sample: int = GABOR_SAMPLE) -> dict:
     """The reference model's targets, measured quickly: held-out ELBO, live z1 atoms (their Gabor-like share on a
     sample and their correlation with the atom they started from), z2 units above 0.1 nats, the odd share of the
-    clearly active ones, and per-patch reconstruction R² percentiles."""
+    clearly active ones, how far p(z1 | z2)'s mean follows the codes, and per-patch reconstruction R² percentiles.
+    An arm trained again is measured again (its stages are kept)."""
     held = np.asarray(data.heldout[:EVAL_PATCHES], dtype=np.float32)
     terms = elbo_terms_mean(model, held)
     W = model.W.detach().double().numpy()
@@ -146,6 +148,11 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
         shares = symmetry_and_contrast(responses(model, "z2", active), stimulus_frame(model, data_x), data_x)
         odd = [s for s in shares["odd_share"] if s is not None]
     sse, sst = reconstruction_errors(model, held)
+    mu1, _ = model.z1_posterior(x, mu)
+    prior_mu1, _ = model.z1_prior(mu)
+    # an odd z2 unit can act only through the prior's mean (a scale is even in z2's effect on x): how much of
+    # each live code's spread the prior's mean follows
+    prior_mean_share = (prior_mu1[:, live].std(0) / mu1[:, live].std(0).clamp_min(1e-12)).numpy()
     return {
         "heldout_elbo": terms["elbo"], "log_lik": terms["log_lik"], "kl_z1": terms["kl_z1"], "kl_z2": terms["kl_z2"],
         **atoms,
@@ -155,20 +162,24 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
         "z2_units_above_0.1": len(active), "z2_units_above_0.01": int((mean_kl > 0.01).sum()),
         "odd_share_active": {"max": max(odd) if odd else None, "n_at_least_0.2": sum(s >= LINEAR_ODD_SHARE for s in odd)},
         "r2_percentiles": r2_percentiles(per_patch_r2(sse, sst)),
+        "prior_mean_share_live": float(np.median(prior_mean_share)) if len(live) else None,
     }
 
 
 def table(rows: list[dict], scale_mixture: float) -> str:
     """The ablation table (markdown), one row per arm and seed."""
     head = ("| arm | seed | held-out ELBO | over the scale mixture | live z1 atoms | Gabor-like (live, sample) | "
-            "start corr. (median / 5th) | z2 > 0.1 nats | > 0.01 | odd share >= 0.2 (max) | R² 1st / 5th / 50th |")
+            "start corr. (median / 5th) | z2 > 0.1 nats | > 0.01 | odd share >= 0.2 (max) | prior-mean share | "
+            "R² 1st / 5th / 50th |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         c, odd, q = r["start_correlation_live"] or {}, r["odd_share_active"], r["r2_percentiles"]
         gabor = "" if r["gabor_share_live"] is None else f"{r['gabor_share_live']:.0%}"
         odd_max = "" if odd["max"] is None else f"{odd['max']:.3f}"
+        prior = r.get("prior_mean_share_live")
         lines.append(f"| {r['arm']} | {r['seed']} | {r['heldout_elbo']:.1f} | {r['heldout_elbo'] - scale_mixture:+.1f} | "
                      f"{r['n_live_atoms']} | {gabor} | {c.get('median', float('nan')):.2f} / {c.get('p5', float('nan')):.2f} | "
                      f"{r['z2_units_above_0.1']} | {r['z2_units_above_0.01']} | {odd['n_at_least_0.2']} ({odd_max}) | "
+                     f"{'' if prior is None else f'{prior:.3f}'} | "
                      f"{q['1']:.2f} / {q['5']:.2f} / {q['50']:.2f} |")
     return "\n".join(lines)
