@@ -107,3 +107,14 @@ def test_the_new_choices_are_checked_and_recorded_in_the_stage_command(tmp_path)
     command = train_command(config)
     assert "--encoder-start signed" in command and "--z2-free-bits-per layer" in command
     assert "--encoder-start" not in train_command(asdict(TrainConfig(init_dictionary="runs/d")))
+
+
+def test_an_orthonormal_dictionarys_linear_code_is_the_wiener_shrinkage(rng):
+    from meiscope.reference.dictionary import linear_code_filters
+
+    q, _ = np.linalg.qr(rng.normal(size=(1600, 30)))
+    np.testing.assert_allclose(linear_code_filters(q), 2.0 / (2.0 + OBS_STD**2) * q.T, atol=1e-12)
+    # small atoms nearly parallel to large ones: the pseudo-inverse's filters blow up, the noise-aware code's do not
+    atoms = np.hstack([q, 0.05 * q + 0.001 * rng.normal(size=(1600, 30))])
+    assert np.linalg.norm(np.linalg.pinv(atoms), axis=1).max() > 20
+    assert np.linalg.norm(linear_code_filters(atoms), axis=1).max() < 2

@@ -21,7 +21,7 @@ from ..analysis.census import ACTIVE_KL
 from ..analysis.gabor import fit_gabor
 from ..data.patches import build_natural
 from ..model.checkpoint import atomic_write_text, load_model
-from ..model.tdvae import OBS_STD, TDVAE, as_batch, kl_normal_std_normal
+from ..model.tdvae import OBS_STD, TDVAE, as_batch, kl_laplace, kl_normal_std_normal
 from .dictionary import DICTIONARY_META, Dictionary, fit_ica, patches_for_dictionary, refine_ica
 from .evaluate import (COV_PATCHES, elbo_terms_mean, live_atom_record, per_patch_r2, r2_percentiles,
                        reconstruction_errors)
@@ -148,8 +148,9 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
         shares = symmetry_and_contrast(responses(model, "z2", active), stimulus_frame(model, data_x), data_x)
         odd = [s for s in shares["odd_share"] if s is not None]
     sse, sst = reconstruction_errors(model, held)
-    mu1, _ = model.z1_posterior(x, mu)
-    prior_mu1, _ = model.z1_prior(mu)
+    mu1, b1 = model.z1_posterior(x, mu)
+    prior_mu1, prior_b1 = model.z1_prior(mu)
+    z1_kl = kl_laplace(mu1, b1, prior_mu1, prior_b1).mean(0).numpy()  # a z1 unit that carries information is alive
     # an odd z2 unit can act only through the prior's mean (a scale is even in z2's effect on x): how much of
     # each live code's spread the prior's mean follows
     prior_mean_share = (prior_mu1[:, live].std(0) / mu1[:, live].std(0).clamp_min(1e-12)).numpy()
@@ -162,13 +163,14 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
         "z2_units_above_0.1": len(active), "z2_units_above_0.01": int((mean_kl > 0.01).sum()),
         "odd_share_active": {"max": max(odd) if odd else None, "n_at_least_0.2": sum(s >= LINEAR_ODD_SHARE for s in odd)},
         "r2_percentiles": r2_percentiles(per_patch_r2(sse, sst)),
+        "z1_units_above_0.1": int((z1_kl > ACTIVE_KL).sum()),
         "prior_mean_share_live": float(np.median(prior_mean_share)) if len(live) else None,
     }
 
 
 def table(rows: list[dict], scale_mixture: float) -> str:
     """The ablation table (markdown), one row per arm and seed."""
-    head = ("| arm | seed | held-out ELBO | over the scale mixture | live z1 atoms | Gabor-like (live, sample) | "
+    head = ("| arm | seed | held-out ELBO | over the scale mixture | live z1 atoms (norm / KL > 0.1) | Gabor-like (live, sample) | "
             "start corr. (median / 5th) | z2 > 0.1 nats | > 0.01 | odd share >= 0.2 (max) | prior-mean share | "
             "R² 1st / 5th / 50th |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -178,7 +180,7 @@ def table(rows: list[dict], scale_mixture: float) -> str:
         odd_max = "" if odd["max"] is None else f"{odd['max']:.3f}"
         prior = r.get("prior_mean_share_live")
         lines.append(f"| {r['arm']} | {r['seed']} | {r['heldout_elbo']:.1f} | {r['heldout_elbo'] - scale_mixture:+.1f} | "
-                     f"{r['n_live_atoms']} | {gabor} | {c.get('median', float('nan')):.2f} / {c.get('p5', float('nan')):.2f} | "
+                     f"{r['n_live_atoms']} / {r.get('z1_units_above_0.1', '')} | {gabor} | {c.get('median', float('nan')):.2f} / {c.get('p5', float('nan')):.2f} | "
                      f"{r['z2_units_above_0.1']} | {r['z2_units_above_0.01']} | {odd['n_at_least_0.2']} ({odd_max}) | "
                      f"{'' if prior is None else f'{prior:.3f}'} | "
                      f"{q['1']:.2f} / {q['5']:.2f} / {q['50']:.2f} |")

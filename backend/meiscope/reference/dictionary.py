@@ -179,10 +179,18 @@ def fit_sparse_coding(patches: np.ndarray, n_atoms: int = Z1_DIM, init: Dictiona
     used = magnitude > 0
     scale = torch.where(used, magnitude, 0.05 * gain)  # an atom that no code used stays small
     atoms_np = (atoms * scale).double().numpy()
-    filters = np.linalg.pinv(atoms_np)  # a linear code for the encoder's start; MAP codes are sparser
+    filters = linear_code_filters(atoms_np)  # a linear code for the encoder's start; MAP codes are sparser
     return Dictionary(atoms_np, filters, mean, "sparse_coding", time.perf_counter() - t0,
                       {"n_patches": len(x_all), "epochs": epochs, "fista_iters": fista_iters, "seed": seed,
                        "n_unused": int((~used).sum()), "init": None if init is None else init.method})
+
+
+def linear_code_filters(atoms: np.ndarray, noise_var: float = OBS_STD**2, prior_var: float = LAPLACE_VAR) -> np.ndarray:
+    """The best linear code of an overcomplete dictionary under the model's noise: the posterior mean of codes with
+    the prior's variance, F = v A^T (v A A^T + noise_var I)^-1. The pseudo-inverse would be exact without noise,
+    but with many small atoms its filters reach norms in the thousands and the codes it gives are mostly noise."""
+    gram = prior_var * atoms @ atoms.T + noise_var * np.eye(atoms.shape[0])
+    return prior_var * np.linalg.solve(gram, atoms).T
 
 
 def dictionary_command(method: str, patches: int, seed: int, out: Path) -> str:
