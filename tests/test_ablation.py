@@ -71,7 +71,9 @@ def test_arms_train_measure_and_fill_the_table(tmp_path, data_root):
     assert rows[1]["n_live_atoms"] > rows[0]["n_live_atoms"]
     assert rows[0]["n_live_atoms"] <= 24 + 5
     for row in rows:
-        assert -1e5 < row["heldout_elbo"] < 0 and 0 <= row["z2_units_above_0.1"] <= 250
+        assert -1e5 < row["heldout_elbo"] < 0 and 0 <= row["z2_units_above_0.1"] <= row["z2_units_above_0.01"] <= 250
+        assert 1 <= row["z2_units_with_half_the_kl"] <= 250 and 0 <= row["z1_units_above_0.1"] <= 1800
+        assert row["odd_share_above_0.01"]["n_at_least_0.2"] <= row["z2_units_above_0.01"]
         assert set(row["r2_percentiles"]) == {"1", "5", "50"}
         assert row["start_correlation_live"]["median"] > 0.9  # four joint steps barely move W
     assert [r["arm"] for r in json.loads((out / ABLATION_FILE).read_text())] == ["baseline", "refined_signed"]

@@ -17,7 +17,7 @@ import torch
 
 from ..analysis.baselines import gaussian_baselines
 from ..analysis.characterise import DATA_INPUTS, responses, stimulus_frame, symmetry_and_contrast
-from ..analysis.census import ACTIVE_KL
+from ..analysis.census import ACTIVE_KL, COLLAPSE_KL
 from ..analysis.gabor import fit_gabor
 from ..data.patches import build_natural
 from ..model.checkpoint import atomic_write_text, load_model
@@ -142,11 +142,7 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
     mu, std = model.z2_posterior(x)
     mean_kl = kl_normal_std_normal(mu, std).mean(0).numpy()
     active = [int(u) for u in np.flatnonzero(mean_kl > ACTIVE_KL)]
-    odd = []
-    if active:
-        data_x = torch.as_tensor(np.array(data.heldout[:DATA_INPUTS], dtype=np.float32)).reshape(-1, 1, 40, 40)
-        shares = symmetry_and_contrast(responses(model, "z2", active), stimulus_frame(model, data_x), data_x)
-        odd = [s for s in shares["odd_share"] if s is not None]
+    odd = odd_shares(model, data, [int(u) for u in np.flatnonzero(mean_kl > COLLAPSE_KL)])
     sse, sst = reconstruction_errors(model, held)
     mu1, b1 = model.z1_posterior(x, mu)
     prior_mu1, prior_b1 = model.z1_prior(mu)
@@ -160,28 +156,46 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
         "gabor_share_live": float((r2 >= GABOR_R2).mean()) if len(r2) else None, "gabor_sampled": int(len(r2)),
         "start_correlation_live": {q: float(np.percentile(corr, p)) for q, p in (("p5", 5), ("median", 50))}
         if len(corr) else None,
-        "z2_units_above_0.1": len(active), "z2_units_above_0.01": int((mean_kl > 0.01).sum()),
-        "odd_share_active": {"max": max(odd) if odd else None, "n_at_least_0.2": sum(s >= LINEAR_ODD_SHARE for s in odd)},
+        "z2_units_above_0.1": len(active), "z2_units_above_0.01": len(odd),
+        "z2_units_with_half_the_kl": int(np.searchsorted(np.cumsum(np.sort(mean_kl)[::-1]), mean_kl.sum() / 2) + 1),
+        "odd_share_active": odd_record([odd[u] for u in active]),
+        "odd_share_above_0.01": odd_record(list(odd.values())),
         "r2_percentiles": r2_percentiles(per_patch_r2(sse, sst)),
         "z1_units_above_0.1": int((z1_kl > ACTIVE_KL).sum()),
         "prior_mean_share_live": float(np.median(prior_mean_share)) if len(live) else None,
     }
 
 
+def odd_shares(model: TDVAE, data, units: list[int]) -> dict[int, float]:
+    """Each unit's odd share under x -> 2m - x on held-out patches (analysis/characterise.py)."""
+    if not units:
+        return {}
+    x = torch.as_tensor(np.array(data.heldout[:DATA_INPUTS], dtype=np.float32)).reshape(-1, 1, 40, 40)
+    shares = symmetry_and_contrast(responses(model, "z2", units), stimulus_frame(model, x), x)["odd_share"]
+    return {u: share for u, share in zip(units, shares) if share is not None}
+
+
+def odd_record(shares: list[float]) -> dict:
+    return {"max": max(shares) if shares else None, "n_at_least_0.2": sum(s >= LINEAR_ODD_SHARE for s in shares)}
+
+
 def table(rows: list[dict], scale_mixture: float) -> str:
     """The ablation table (markdown), one row per arm and seed."""
-    head = ("| arm | seed | held-out ELBO | over the scale mixture | live z1 atoms (norm / KL > 0.1) | Gabor-like (live, sample) | "
-            "start corr. (median / 5th) | z2 > 0.1 nats | > 0.01 | odd share >= 0.2 (max) | prior-mean share | "
-            "R² 1st / 5th / 50th |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    head = ["arm", "seed", "held-out ELBO", "over the scale mixture", "live z1 atoms (norm / KL > 0.1)",
+            "Gabor-like (live, sample)", "start corr. (median / 5th)", "z2 > 0.1 / > 0.01 nats / half the KL",
+            "odd >= 0.2 of > 0.01 (max)", "prior-mean share", "R² 1st / 5th / 50th"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        c, odd, q = r["start_correlation_live"] or {}, r["odd_share_active"], r["r2_percentiles"]
-        gabor = "" if r["gabor_share_live"] is None else f"{r['gabor_share_live']:.0%}"
-        odd_max = "" if odd["max"] is None else f"{odd['max']:.3f}"
-        prior = r.get("prior_mean_share_live")
-        lines.append(f"| {r['arm']} | {r['seed']} | {r['heldout_elbo']:.1f} | {r['heldout_elbo'] - scale_mixture:+.1f} | "
-                     f"{r['n_live_atoms']} / {r.get('z1_units_above_0.1', '')} | {gabor} | {c.get('median', float('nan')):.2f} / {c.get('p5', float('nan')):.2f} | "
-                     f"{r['z2_units_above_0.1']} | {r['z2_units_above_0.01']} | {odd['n_at_least_0.2']} ({odd_max}) | "
-                     f"{'' if prior is None else f'{prior:.3f}'} | "
-                     f"{q['1']:.2f} / {q['5']:.2f} / {q['50']:.2f} |")
+        corr, odd, q = r["start_correlation_live"], r["odd_share_above_0.01"], r["r2_percentiles"]
+        cells = [r["arm"], r["seed"], f"{r['heldout_elbo']:.1f}", f"{r['heldout_elbo'] - scale_mixture:+.1f}",
+                 f"{r['n_live_atoms']} / {r['z1_units_above_0.1']}", _number(r["gabor_share_live"], "{:.0%}"),
+                 "" if corr is None else f"{corr['median']:.2f} / {corr['p5']:.2f}",
+                 f"{r['z2_units_above_0.1']} / {r['z2_units_above_0.01']} / {r['z2_units_with_half_the_kl']}",
+                 f"{odd['n_at_least_0.2']} ({_number(odd['max'], '{:.3f}')})",
+                 _number(r["prior_mean_share_live"], "{:.3f}"), f"{q['1']:.2f} / {q['5']:.2f} / {q['50']:.2f}"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _number(value: float | None, form: str) -> str:
+    return "" if value is None else form.format(value)
