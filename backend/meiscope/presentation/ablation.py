@@ -40,7 +40,7 @@ def write_ablation_figure(arms: list[tuple[str, list[Path]]], scale_mixture: flo
     a1.set_title("held-out ELBO (the first rows lie below the axis)", fontsize=9)
     a2.set_title("z2 units above 0.1 nats (z2 sampled)", fontsize=9)
     a1.legend(fontsize=6.5, loc="lower right")
-    a2.legend(fontsize=6.5, ncol=2)
+    a2.legend(fontsize=6.5, ncol=2, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
