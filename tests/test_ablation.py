@@ -120,3 +120,6 @@ def test_an_orthonormal_dictionarys_linear_code_is_the_wiener_shrinkage(rng):
     atoms = np.hstack([q, 0.05 * q + 0.001 * rng.normal(size=(1600, 30))])
     assert np.linalg.norm(np.linalg.pinv(atoms), axis=1).max() > 20
     assert np.linalg.norm(linear_code_filters(atoms), axis=1).max() < 2
+    from meiscope.presentation.card import _schedule_text
+
+    assert "one floor on the layer's KL" in _schedule_text({**config, "z2_free_bits_until": 0.6})

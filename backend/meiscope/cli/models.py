@@ -114,7 +114,8 @@ def train(
     config = TrainConfig(steps=steps, batch=batch, lr=lr, lr_decay_start=lr_decay_start, lr_final_frac=lr_final_frac,
                          beta_start=beta_start, beta_warmup_frac=beta_warmup_frac, z2_free_bits=z2_free_bits,
                          z2_free_bits_until=z2_free_bits_until, z2_free_bits_per=z2_free_bits_per,
-                         encoder_start=encoder_start, freeze_decoder=freeze_decoder, clip_norm=clip_norm, precision=precision, seed=seed, device=device, max_minutes=max_minutes,
+                         encoder_start=encoder_start, freeze_decoder=freeze_decoder, clip_norm=clip_norm,
+                         precision=precision, seed=seed, device=device, max_minutes=max_minutes,
                          init_from=None if init_from is None else str(init_from),
                          init_dictionary=None if init_dictionary is None else str(init_dictionary),
                          data=PatchSetParams(n_train=n_train))

@@ -142,7 +142,9 @@ def _schedule_text(c: dict) -> str:
     if c.get("z2_free_bits"):
         until = c.get("z2_free_bits_until", 1.0)
         fall = f"falling to 0 at {until:.0%} of the run" if until <= 1 else "throughout"
-        text += f"; free bits {c['z2_free_bits']:g} nats per z2 unit, {fall}"
+        per = ("per z2 unit" if c.get("z2_free_bits_per", "unit") == "unit"
+               else "per z2 unit on average, one floor on the layer's KL")
+        text += f"; free bits {c['z2_free_bits']:g} nats {per}, {fall}"
     return text + f"; gradient-norm clip {c['clip_norm']}, seed {c['seed']}."
 
 

@@ -25,7 +25,7 @@ from ..model.tdvae import OBS_STD, TDVAE, as_batch, kl_laplace, kl_normal_std_no
 from .dictionary import DICTIONARY_META, Dictionary, fit_ica, patches_for_dictionary, refine_ica
 from .evaluate import (COV_PATCHES, elbo_terms_mean, live_atom_record, per_patch_r2, r2_percentiles,
                        reconstruction_errors)
-from .recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, _stage_done, stage_configs
+from .recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, stage_done, stage_configs
 from .train import METRICS_FILE, train
 
 ABLATION_FILE = "ablation.json"
@@ -80,7 +80,7 @@ def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, join
     t0 = time.perf_counter()
     for sub, stage, steps in ((INFERENCE_DIR, inference, inference_steps), (JOINT_DIR, joint, joint_steps)):
         stage.steps, stage.max_minutes = steps, 1e6  # the step budget alone drives the schedules
-        if not _stage_done(folder / sub, stage):
+        if not stage_done(folder / sub, stage):
             train(stage, folder / sub, progress=progress)
     trained = time.perf_counter() - t0
     start_W = load_model(folder / INFERENCE_DIR).W.detach().double().numpy()  # W is frozen in that stage
@@ -126,8 +126,7 @@ def scale_mixture_reference(data, out: Path) -> float:
 def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sample: int = GABOR_SAMPLE) -> dict:
     """The reference model's targets, measured quickly: held-out ELBO, live z1 atoms (their Gabor-like share on a
     sample and their correlation with the atom they started from), z2 units above 0.1 nats, the odd share of the
-    clearly active ones, how far p(z1 | z2)'s mean follows the codes, and per-patch reconstruction R² percentiles.
-    An arm trained again is measured again (its stages are kept)."""
+    clearly active ones, how far p(z1 | z2)'s mean follows the codes, and per-patch reconstruction R² percentiles."""
     held = np.asarray(data.heldout[:EVAL_PATCHES], dtype=np.float32)
     terms = elbo_terms_mean(model, held)
     W = model.W.detach().double().numpy()
@@ -147,8 +146,8 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
     mu1, b1 = model.z1_posterior(x, mu)
     prior_mu1, prior_b1 = model.z1_prior(mu)
     z1_kl = kl_laplace(mu1, b1, prior_mu1, prior_b1).mean(0).numpy()  # a z1 unit that carries information is alive
-    # an odd z2 unit can act only through the prior's mean (a scale is even in z2's effect on x): how much of
-    # each live code's spread the prior's mean follows
+    # an odd z2 unit can act only through the prior's mean (through the scales alone, p(x | z2) is symmetric about
+    # a fixed point, so z2's posterior is even in x): how much of each live code's spread that mean follows
     prior_mean_share = (prior_mu1[:, live].std(0) / mu1[:, live].std(0).clamp_min(1e-12)).numpy()
     return {
         "heldout_elbo": terms["elbo"], "log_lik": terms["log_lik"], "kl_z1": terms["kl_z1"], "kl_z2": terms["kl_z2"],

@@ -249,8 +249,8 @@ def initialise_model(model: TDVAE, dictionary: Dictionary, start: str = "energy"
 
     - "energy": net a's first K units read softplus(code), the next K softplus(-code) (their sum is each filter's
       local energy); net d's hidden layer does the same on their difference and its mean output is the
-      difference again, so mu1 = code. Net a has room for the codes of 1000 atoms: a larger dictionary goes into W largest first, the
-      others' posteriors start at the prior.
+      difference again, so mu1 = code. Net a has room for the codes of 1000 atoms: a larger dictionary goes
+      into W largest first, the others' posteriors start at the prior.
     - "signed": one unit of net a per atom reads softplus(code + 8), net d passes it on and subtracts the 8:
       mu1 = code for up to 2000 atoms, and net a carries the signed codes only (no energies).
     - "random": the encoder keeps PyTorch's random start; only W and its bias come from the dictionary.

@@ -60,7 +60,7 @@ class RecipeConfig:
         return shlex.join(["meiscope", "recipe", "--out", str(out)]) + "".join(" " + f for f in flags)
 
 
-def _stage_done(folder: Path, config: TrainConfig) -> bool:
+def stage_done(folder: Path, config: TrainConfig) -> bool:
     """Whether a training stage has spent its steps or its time budget (then it is not run again)."""
     meta = folder / STATE_META
     if not meta.is_file():
@@ -126,7 +126,7 @@ def run_recipe(config: RecipeConfig, out: Path, release_to: Path | None = None, 
     if joint_path.is_file():  # a resumed recipe keeps the joint budget it set when that stage began
         joint.max_minutes = json.loads(joint_path.read_text())["max_minutes"]
     for name, folder, stage in (("inference", INFERENCE_DIR, inference), ("joint", JOINT_DIR, joint)):
-        if not _stage_done(out / folder, stage):
+        if not stage_done(out / folder, stage):
             train(stage, out / folder, progress=progress)
         mark(name, json.loads((out / folder / STATE_META).read_text())["wall_s"])
     if release_to is not None:
