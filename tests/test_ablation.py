@@ -94,6 +94,7 @@ def test_the_new_choices_are_checked_and_recorded_in_the_stage_command(tmp_path)
     from typer.testing import CliRunner
 
     from meiscope.cli import app
+    from meiscope.presentation.card import _schedule_text
     from meiscope.reference.release import train_command
     from meiscope.reference.train import TrainConfig
     from dataclasses import asdict
@@ -109,6 +110,7 @@ def test_the_new_choices_are_checked_and_recorded_in_the_stage_command(tmp_path)
     command = train_command(config)
     assert "--encoder-start signed" in command and "--z2-free-bits-per layer" in command
     assert "--encoder-start" not in train_command(asdict(TrainConfig(init_dictionary="runs/d")))
+    assert "one floor on the layer's KL" in _schedule_text({**config, "z2_free_bits_until": 0.6})
 
 
 def test_an_orthonormal_dictionarys_linear_code_is_the_wiener_shrinkage(rng):
@@ -120,6 +122,3 @@ def test_an_orthonormal_dictionarys_linear_code_is_the_wiener_shrinkage(rng):
     atoms = np.hstack([q, 0.05 * q + 0.001 * rng.normal(size=(1600, 30))])
     assert np.linalg.norm(np.linalg.pinv(atoms), axis=1).max() > 20
     assert np.linalg.norm(linear_code_filters(atoms), axis=1).max() < 2
-    from meiscope.presentation.card import _schedule_text
-
-    assert "one floor on the layer's KL" in _schedule_text({**config, "z2_free_bits_until": 0.6})
