@@ -97,13 +97,13 @@ def train(
     --max-minutes, the training time, whichever is further along."""
     from ..data.patches import PatchSetParams
     from ..reference.dictionary import ENCODER_STARTS
-    from ..reference.train import TrainConfig
+    from ..reference.train import FREE_BITS_PER, TrainConfig
     from ..reference.train import train as run_training
 
     check_device(device)
     if encoder_start not in ENCODER_STARTS:
         fail(f"--encoder-start must be one of {', '.join(ENCODER_STARTS)}, got {encoder_start!r}")
-    if z2_free_bits_per not in ("unit", "layer"):
+    if z2_free_bits_per not in FREE_BITS_PER:
         fail(f"--z2-free-bits-per must be unit or layer, got {z2_free_bits_per!r}")
     if precision not in ("float32", "bfloat16"):
         fail(f"--precision must be float32 or bfloat16, got {precision!r}")
@@ -188,13 +188,14 @@ def recipe(
     from ..data.patches import PatchSetParams
     from ..reference.dictionary import ENCODER_STARTS, METHODS
     from ..reference.recipe import RecipeConfig, run_recipe
+    from ..reference.train import FREE_BITS_PER
 
     check_device(device)
     if dictionary not in METHODS:
         fail(f"--dictionary must be one of {', '.join(METHODS)}, got {dictionary!r}")
     if encoder_start not in ENCODER_STARTS:
         fail(f"--encoder-start must be one of {', '.join(ENCODER_STARTS)}, got {encoder_start!r}")
-    if free_bits_per not in ("unit", "layer"):
+    if free_bits_per not in FREE_BITS_PER:
         fail(f"--free-bits-per must be unit or layer, got {free_bits_per!r}")
     if inference_minutes >= minutes:
         fail(f"--inference-minutes {inference_minutes} leaves nothing of --minutes {minutes} for the joint stage")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .card import _read_rows
+from .card import read_rows
 from .plotting import plt
 
 
@@ -16,7 +16,7 @@ def write_ablation_figure(arms: list[tuple[str, list[Path]]], scale_mixture: flo
     for k, (label, stages) in enumerate(arms):
         offset, steps, elbo, units = 0, [], [], []
         for i, csv_path in enumerate(stages):
-            rows = [r for r in _read_rows(csv_path) if r.get("heldout_elbo")]
+            rows = [r for r in read_rows(csv_path) if r.get("heldout_elbo")]
             steps += [offset + int(r["step"]) for r in rows]
             elbo += [float(r["heldout_elbo"]) for r in rows]
             units += [int(float(r["heldout_z2_units"])) for r in rows]

@@ -28,7 +28,7 @@ def read_card(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
@@ -117,7 +117,7 @@ def write_figures(model: TDVAE, heldout: np.ndarray, metrics: dict, stage_metric
     plt.close(fig)
     names.append("unit_kl.png")
 
-    curves = [(name, rows) for name, path in stage_metrics for rows in [_read_rows(Path(path))] if rows]
+    curves = [(name, rows) for name, path in stage_metrics for rows in [read_rows(Path(path))] if rows]
     if curves:
         write_training_curves(curves, metrics["baselines"]["floored_gaussian"], fig_dir / "training_curves.png")
         names.append("training_curves.png")

@@ -23,8 +23,8 @@ from ..data.patches import build_natural
 from ..model.checkpoint import atomic_write_text, load_model
 from ..model.tdvae import OBS_STD, TDVAE, as_batch, kl_laplace, kl_normal_std_normal
 from .dictionary import DICTIONARY_META, Dictionary, fit_ica, patches_for_dictionary, refine_ica
-from .evaluate import (COV_PATCHES, elbo_terms_mean, live_atom_record, per_patch_r2, r2_percentiles,
-                       reconstruction_errors)
+from .evaluate import (COV_PATCHES, elbo_terms_mean, live_atom_record, live_columns, per_patch_r2,
+                       r2_percentiles, reconstruction_errors)
 from .recipe import DICTIONARY_DIR, INFERENCE_DIR, JOINT_DIR, RecipeConfig, stage_done, stage_configs
 from .train import METRICS_FILE, train
 
@@ -44,6 +44,10 @@ ARMS: dict[str, dict] = {
     "free_bits_longer": {"free_bits_until": 0.9},
     "free_bits_layer": {"free_bits_per": "layer"},
 }
+
+
+def arm_folder(out: Path, name: str, seed: int) -> Path:
+    return out / (name if seed == 0 else f"{name}-seed{seed}")
 
 
 def shared_dictionary(method: str, root: Path, data, base: RecipeConfig, progress: bool = True) -> Path:
@@ -70,7 +74,7 @@ def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, join
     is measured again. `base`: the recipe the arms change."""
     base = base or RecipeConfig()
     config = replace(base, **ARMS[name], seed=seed)
-    folder = out / (name if seed == 0 else f"{name}-seed{seed}")
+    folder = arm_folder(out, name, seed)
     folder.mkdir(parents=True, exist_ok=True)
     data = build_natural(config.data, progress=progress)
     link = folder / DICTIONARY_DIR
@@ -98,7 +102,7 @@ def write_figure(rows: list[dict], out: Path, scale_mixture: float, path: Path) 
 
     arms = []
     for r in rows:
-        folder = out / (r["arm"] if r["seed"] == 0 else f"{r['arm']}-seed{r['seed']}")
+        folder = arm_folder(out, r["arm"], r["seed"])
         arms.append((f"{r['arm']} (seed {r['seed']})", [folder / INFERENCE_DIR / METRICS_FILE,
                                                         folder / JOINT_DIR / METRICS_FILE]))
     write_ablation_figure(arms, scale_mixture, path)
@@ -131,8 +135,7 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
     terms = elbo_terms_mean(model, held)
     W = model.W.detach().double().numpy()
     atoms = live_atom_record(W)
-    norms = np.linalg.norm(W, axis=0)
-    live = np.flatnonzero(norms > atoms["live_atom_fraction"] * norms.max())
+    live = live_columns(W, atoms["live_atom_fraction"])
     sample = np.random.default_rng(seed).permutation(live)[:gabor_sample]
     r2 = np.array([fit_gabor(W[:, j].reshape(40, 40)).summary()["r2"] for j in sample])
     start = start_W[:, live]

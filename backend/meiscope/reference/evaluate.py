@@ -82,10 +82,15 @@ def r2_percentiles(r2: np.ndarray) -> dict[str, float]:
     return {str(q): float(np.percentile(r2, q)) for q in R2_PERCENTILES}
 
 
-def live_atoms(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> int:
-    """How many columns of W have a norm above `fraction` of the largest column norm."""
+def live_columns(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> np.ndarray:
+    """The columns of W whose norm is above `fraction` of the largest column norm (the live atoms)."""
     norms = np.linalg.norm(W, axis=0)
-    return int((norms > fraction * norms.max()).sum())
+    return np.flatnonzero(norms > fraction * norms.max())
+
+
+def live_atoms(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> int:
+    """How many columns of W are live atoms (`live_columns`)."""
+    return len(live_columns(W, fraction))
 
 
 def live_atom_record(W: np.ndarray, fraction: float = LIVE_ATOM_FRACTION) -> dict:

@@ -23,6 +23,7 @@ from .dictionary import Dictionary, initialise_model
 from ..model.tdvae import TDVAE, ELBOTerms, as_batch
 
 METRICS_FILE = "metrics.csv"
+FREE_BITS_PER = ("unit", "layer")  # where the z2 free-bits floor applies (training_loss)
 SESSIONS_FILE = "sessions.jsonl"
 METRIC_FIELDS = ["step", "wall_s", "beta", "lr", "free_bits", "elbo", "log_lik", "kl_z1", "kl_z2", "grad_norm",
                  "patches_per_s", "heldout_elbo", "heldout_z2_units"]
