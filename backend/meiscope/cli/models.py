@@ -225,21 +225,26 @@ def ablate(
     joint_steps: int = typer.Option(1500, min=1, help="Steps of each arm's joint stage."),
     seed: int = typer.Option(0, min=0, help="Seed of the arms' training."),
     figure: Optional[Path] = typer.Option(None, help="Also draw every measured arm's curves into this PNG."),
+    released: Optional[Path] = typer.Option(None, help="Also measure a released checkpoint folder (e.g. "
+                                            "models/tdvae40) as a row of the table, named after the folder."),
 ) -> None:
     """Recipe ablations at a short, equal budget, each measured on the reference model's targets."""
-    from ..data.patches import PatchSetParams, build_natural
-    from ..reference.ablation import ARMS, collect, run_arm, scale_mixture_reference, table, write_figure
+    from ..reference.ablation import ARMS, collect, measure_released, run_arm, table, write_figure
 
     arm = arm or []
     unknown = [a for a in arm if a not in ARMS]
     if unknown:
         fail(f"unknown arm {unknown[0]!r}; arms: {', '.join(ARMS)}")
+    if released is not None and not (released / "model_card.json").is_file():
+        fail(f"--released {released} holds no model_card.json (a folder written by `meiscope release`)")
     for name in arm:
         run_arm(name, out, dictionaries, inference_steps, joint_steps, seed=seed)
-    rows, gsm = collect(out), scale_mixture_reference(build_natural(PatchSetParams()), out)
+    if released is not None:
+        measure_released(released, out, dictionaries)
+    rows = collect(out)
     if figure is not None:
-        write_figure(rows, out, gsm, figure)
-    typer.echo(table(rows, gsm))
+        write_figure(rows, out, figure)
+    typer.echo(table(rows))
 
 
 @app.command()
