@@ -101,7 +101,8 @@ def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, join
     start_W = load_model(folder / INFERENCE_DIR).W.detach().double().numpy()  # W is frozen in that stage
     row = {"arm": name, "seed": seed, "changes": ARMS[name], "config": asdict(config),
            "steps": {"inference": inference_steps, "joint": joint_steps}, "train_seconds": round(trained, 1),
-           "scale_mixture": scale_mixture_reference(data, out), **arm_metrics(load_model(folder / JOINT_DIR).eval(), data, start_W, gabor_sample=gabor_sample)}
+           "scale_mixture": scale_mixture_reference(data, out),
+           **arm_metrics(load_model(folder / JOINT_DIR).eval(), data, start_W, gabor_sample=gabor_sample)}
     return save_row(out, folder, row)
 
 
@@ -117,7 +118,8 @@ def measure_released(model_dir: Path, out: Path, dictionaries: Path, base: Recip
     start_W = np.zeros(tuple(model.W.shape))
     start_W[:, : ica.n_atoms] = ica.atoms  # the energy start writes ICA's atoms into W in their order
     row = {"arm": model_dir.name, "seed": card["config"]["seed"], "changes": {}, "released": str(model_dir),
-           "config": card["config"], "steps": {"inference": card["total_steps"] - card["steps"], "joint": card["steps"]},
+           "config": card["config"],
+           "steps": {"inference": card["total_steps"] - card["steps"], "joint": card["steps"]},
            "train_seconds": round(card["total_wall_s"], 1), "scale_mixture": scale_mixture_reference(data, out),
            **arm_metrics(model, data, start_W)}
     folder = out / model_dir.name
@@ -212,7 +214,8 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
 def live_codes(model: TDVAE, patches, live: np.ndarray, batch: int = 2048) -> np.ndarray:
     """The live z1 units' posterior means (patches x live), at the z2 posterior mean."""
     x, idx = as_batch(np.asarray(patches, dtype=np.float32)), torch.as_tensor(live, dtype=torch.long)
-    return torch.cat([model.z1_posterior(x[i : i + batch])[0][:, idx] for i in range(0, len(x), batch)]).double().numpy()
+    codes = [model.z1_posterior(x[i : i + batch])[0][:, idx] for i in range(0, len(x), batch)]
+    return torch.cat(codes).double().numpy()
 
 
 def linear_factors(codes: np.ndarray) -> dict:
@@ -231,7 +234,8 @@ def linear_factors(codes: np.ndarray) -> dict:
     lam, vectors = lam[::-1], vectors[:, ::-1]
     held = np.einsum("ij,ik,kj->j", vectors, b.T @ b / len(b), vectors)  # the other half's variance along each
     return {"top_eigenvalue": float(lam[0]), "n_worth_0.1_nats": int((lam > FACTOR_EIGENVALUE).sum()),
-            "largest_other_half": float(held.max()), "n_worth_0.1_nats_other_half": int((held > FACTOR_EIGENVALUE).sum()),
+            "largest_other_half": float(held.max()),
+            "n_worth_0.1_nats_other_half": int((held > FACTOR_EIGENVALUE).sum()),
             "n_codes": int(keep.sum()), "n_patches": int(2 * half)}
 
 
@@ -259,7 +263,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         corr, odd, q = r["start_correlation_live"], r["odd_share_above_0.01"], r["r2_percentiles"]
         factors = r["linear_factors"]
-        cells = [r["arm"], r["seed"], r["steps"]["joint"], f"{r['heldout_elbo']:.1f}", f"{r['heldout_elbo'] - r['scale_mixture']:+.1f}",
+        cells = [r["arm"], r["seed"], r["steps"]["joint"], f"{r['heldout_elbo']:.1f}",
+                 f"{r['heldout_elbo'] - r['scale_mixture']:+.1f}",
                  f"{r['n_live_atoms']} / {r['z1_units_above_0.1']}", _number(r["gabor_share_live"], "{:.0%}"),
                  "" if corr is None else f"{corr['median']:.2f} / {corr['p5']:.2f}",
                  f"{r['z2_units_above_0.1']} / {r['z2_units_above_0.01']} / {r['z2_units_with_half_the_kl']}",
