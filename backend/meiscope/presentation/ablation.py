@@ -48,7 +48,7 @@ def write_ablation_figure(arms: list[tuple[str, list[Path], float]], path: Path)
                  fontsize=9)
     a2.set_title("z2 units above 0.1 nats (z2 sampled)", fontsize=9)
     a1.legend(fontsize=6.5, loc="lower right")
-    a2.legend(fontsize=6.5, ncol=2, loc="upper right")
+    a2.legend(fontsize=6.5, ncol=2, loc="center right")  # the late steps, where the units have gathered
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
