@@ -8,12 +8,14 @@ An arm's folder holds the recipe's stage folders (its dictionary linked from a s
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import optimize
 
 from ..analysis.baselines import gaussian_baselines
 from ..analysis.characterise import DATA_INPUTS, responses, stimulus_frame, symmetry_and_contrast
@@ -37,7 +39,7 @@ FACTOR_PATCHES = 32768  # the last training patches (after the dictionary's): th
 FACTOR_NATS = 0.1  # what a linear factor must be worth to the codes to match an active z2 unit
 # a Gaussian factor along a correlation eigenvalue lam gains (lam - 1 - log lam) / 2 nats over independent codes:
 # 0.1 nats takes lam >= 1.772
-FACTOR_EIGENVALUE = 1.7722498
+FACTOR_EIGENVALUE = optimize.brentq(lambda lam: (lam - 1 - math.log(lam)) / 2 - FACTOR_NATS, 1.0 + 1e-9, 100.0)
 
 # Each arm: the recipe's fields it changes from the default (energy start from ICA, free bits per unit until 60%);
 # "data": the patch set's fields it changes.
@@ -58,10 +60,15 @@ def arm_folder(out: Path, name: str, seed: int) -> Path:
     return out / (name if seed == 0 else f"{name}-seed{seed}")
 
 
+def patch_set_key(data) -> str:
+    """The name of a built patch set's parameters: dictionaries and baselines are kept per patch set."""
+    return params_key(PatchSetParams(**data.meta["params"]))
+
+
 def shared_dictionary(method: str, root: Path, data, base: RecipeConfig, progress: bool = True) -> Path:
     """The folder of a dictionary shared by the arms on the same patches (fitted once, seed 0): ica, or
     ica_refined from the ica one."""
-    folder = root / f"{method}-{params_key(base.data)}"
+    folder = root / f"{method}-{patch_set_key(data)}"
     if (folder / DICTIONARY_META).is_file():
         return folder
     patches = patches_for_dictionary(data.train, base.dictionary_patches)
@@ -90,7 +97,7 @@ def run_arm(name: str, out: Path, dictionaries: Path, inference_steps: int, join
     data = build_natural(config.data, progress=progress)
     link = folder / DICTIONARY_DIR
     if not link.exists():
-        link.symlink_to(shared_dictionary(config.dictionary, dictionaries, data, config, progress).resolve())
+        link.symlink_to(shared_dictionary(config.dictionary, dictionaries, data, base, progress).resolve())
     inference, joint = stage_configs(config, folder, 0.0)
     t0 = time.perf_counter()
     for sub, stage, steps in ((INFERENCE_DIR, inference, inference_steps), (JOINT_DIR, joint, joint_steps)):
@@ -158,7 +165,7 @@ def collect(out: Path) -> list[dict]:
 def scale_mixture_reference(data, out: Path) -> float:
     """The contrast-only scale mixture's mean log-likelihood on the evaluation patches (cached in `out` per patch
     set: an arm on other patches is compared with its own)."""
-    path = out / f"scale_mixture-{params_key(PatchSetParams(**data.meta['params']))}.json"
+    path = out / f"scale_mixture-{patch_set_key(data)}.json"
     if path.is_file():
         return json.loads(path.read_text())["scale_mixture"]
     value = gaussian_baselines(np.asarray(data.train[:COV_PATCHES]), np.asarray(data.heldout[:EVAL_PATCHES]),
@@ -213,8 +220,8 @@ def arm_metrics(model: TDVAE, data, start_W: np.ndarray, seed: int = 0, gabor_sa
 @torch.no_grad()
 def live_codes(model: TDVAE, patches, live: np.ndarray, batch: int = 2048) -> np.ndarray:
     """The live z1 units' posterior means (patches x live), at the z2 posterior mean."""
-    x, idx = as_batch(np.asarray(patches, dtype=np.float32)), torch.as_tensor(live, dtype=torch.long)
-    codes = [model.z1_posterior(x[i : i + batch])[0][:, idx] for i in range(0, len(x), batch)]
+    x = as_batch(np.asarray(patches, dtype=np.float32))
+    codes = [model.readout(x[i : i + batch], "z1", "mean", live) for i in range(0, len(x), batch)]
     return torch.cat(codes).double().numpy()
 
 
