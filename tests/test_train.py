@@ -113,3 +113,17 @@ def test_bfloat16_training_raises_the_elbo_with_float32_sums(tmp_path, data_root
     with torch.autocast("cpu", dtype=torch.bfloat16):
         terms = model.elbo_terms(torch.randn(4, 1600), generator=torch.Generator().manual_seed(0))
     assert terms.log_lik.dtype == terms.kl_z1.dtype == terms.kl_z2_units.dtype == torch.float32
+
+
+@pytest.mark.parametrize("minutes, saves", [(0.0, [10, 20, 30, 40, 40]), (1e6, [40])])
+def test_checkpoints_are_spaced_in_steps_and_in_time(tmp_path, data_root, monkeypatch, minutes, saves):
+    # every checkpoint_every steps, but not more often than checkpoint_minutes (a GPU would otherwise write its
+    # 400 MB state every few seconds); the end is always saved
+    import meiscope.reference.train as training
+
+    steps = []
+    real = training.save_training_state
+    monkeypatch.setattr(training, "save_training_state", lambda folder, model, opt, gen, noise, step, *rest: (
+        steps.append(step), real(folder, model, opt, gen, noise, step, *rest)))
+    train(tiny_config(checkpoint_minutes=minutes), tmp_path / "run", progress=False)
+    assert steps == saves
