@@ -121,9 +121,12 @@ def test_checkpoints_are_spaced_in_steps_and_in_time(tmp_path, data_root, monkey
     # 400 MB state every few seconds); the end is always saved
     import meiscope.reference.train as training
 
-    steps = []
-    real = training.save_training_state
-    monkeypatch.setattr(training, "save_training_state", lambda folder, model, opt, gen, noise, step, *rest: (
-        steps.append(step), real(folder, model, opt, gen, noise, step, *rest)))
+    steps, real = [], training.save_training_state
+
+    def counted(folder, model, opt, gen, noise, step, *rest):
+        steps.append(step)
+        real(folder, model, opt, gen, noise, step, *rest)
+
+    monkeypatch.setattr(training, "save_training_state", counted)
     train(tiny_config(checkpoint_minutes=minutes), tmp_path / "run", progress=False)
     assert steps == saves
